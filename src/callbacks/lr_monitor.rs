@@ -1,0 +1,51 @@
+//! `LearningRateMonitor`: logs every optimizer's learning rate as `lr-<name>`.
+
+use anyhow::Result;
+
+use super::Callback;
+use crate::context::HookContext;
+use crate::metrics::LogOptions;
+
+/// When the monitor logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoggingInterval {
+    /// After every training batch.
+    #[default]
+    Step,
+    /// At the start of every epoch.
+    Epoch,
+}
+
+/// Lightning's LearningRateMonitor.
+#[derive(Debug, Clone, Default)]
+pub struct LearningRateMonitor {
+    /// Step or epoch.
+    pub logging_interval: LoggingInterval,
+}
+
+impl LearningRateMonitor {
+    fn log(cx: &mut HookContext) {
+        let rates: Vec<(String, f64)> = cx.learning_rates().to_vec();
+        for (name, lr) in rates {
+            cx.log_with(&format!("lr-{name}"), lr, LogOptions::default().on_step(true).on_epoch(false));
+        }
+    }
+}
+
+impl Callback for LearningRateMonitor {
+    fn state_key(&self) -> String {
+        "LearningRateMonitor".into()
+    }
+    fn on_train_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
+        if self.logging_interval == LoggingInterval::Epoch {
+            Self::log(cx);
+        }
+        Ok(())
+    }
+    fn on_train_batch_start(&mut self, _batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+        if self.logging_interval == LoggingInterval::Step {
+            Self::log(cx);
+        }
+        Ok(())
+    }
+}

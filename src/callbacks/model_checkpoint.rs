@@ -1,0 +1,228 @@
+//! `ModelCheckpoint`: save the top-k checkpoints by a monitored metric, and/or the last one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Callback;
+use crate::context::{CheckpointRequest, HookContext};
+use crate::optim::Mode;
+
+/// Lightning's ModelCheckpoint. With no `monitor`, keeps the latest `save_top_k` checkpoints.
+#[derive(Debug, Clone)]
+pub struct ModelCheckpoint {
+    /// Directory of the files (default: `<log_dir>/checkpoints`).
+    pub dirpath: Option<PathBuf>,
+    /// Name template, e.g. `{epoch}-{val_loss:.2f}` → `epoch=3-val_loss=0.12.ckpt`.
+    pub filename: String,
+    /// Metric to rank checkpoints by; it must have been logged (else an error).
+    pub monitor: Option<String>,
+    /// Whether lower (`min`) or higher (`max`) is better.
+    pub mode: Mode,
+    /// How many to keep (-1: all, 0: none).
+    pub save_top_k: i64,
+    /// Also write `last.ckpt` each time.
+    pub save_last: bool,
+    /// Save every N epochs (at epoch end).
+    pub every_n_epochs: usize,
+    /// Save every N optimizer steps instead (at batch end; mid-epoch checkpoints).
+    pub every_n_train_steps: Option<usize>,
+    state: CheckpointBook,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct CheckpointBook {
+    best_k_models: Vec<(PathBuf, f64)>,
+    best_model_path: String,
+    best_model_score: Option<f64>,
+    last_model_path: String,
+    last_saved_step: Option<usize>,
+}
+
+impl ModelCheckpoint {
+    /// Checkpoints written into `dirpath`, one per epoch, plus `last.ckpt`.
+    pub fn new(dirpath: impl Into<PathBuf>) -> Self {
+        Self { dirpath: Some(dirpath.into()), ..Self::default() }
+    }
+    /// Ranks by `monitor` in `mode`.
+    pub fn monitor(mut self, monitor: &str, mode: Mode) -> Self {
+        self.monitor = Some(monitor.to_string());
+        self.mode = mode;
+        self
+    }
+    /// Sets the filename template.
+    pub fn filename(mut self, template: &str) -> Self {
+        self.filename = template.to_string();
+        self
+    }
+    /// Keeps the k best.
+    pub fn save_top_k(mut self, k: i64) -> Self {
+        self.save_top_k = k;
+        self
+    }
+    /// Saves every N optimizer steps.
+    pub fn every_n_train_steps(mut self, n: usize) -> Self {
+        self.every_n_train_steps = Some(n.max(1));
+        self
+    }
+    /// Saves every N epochs.
+    pub fn every_n_epochs(mut self, n: usize) -> Self {
+        self.every_n_epochs = n.max(1);
+        self
+    }
+    /// Whether to write `last.ckpt`.
+    pub fn save_last(mut self, on: bool) -> Self {
+        self.save_last = on;
+        self
+    }
+    /// Path of the best checkpoint so far.
+    pub fn best_model_path(&self) -> Option<&Path> {
+        Some(Path::new(&self.state.best_model_path)).filter(|p| !p.as_os_str().is_empty())
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.dirpath.clone().unwrap_or_else(|| PathBuf::from("checkpoints"))
+    }
+
+    fn save(&mut self, cx: &mut HookContext) -> Result<()> {
+        let step = cx.global_step();
+        if self.state.last_saved_step == Some(step) {
+            return Ok(());
+        }
+        self.state.last_saved_step = Some(step);
+        let score = match &self.monitor {
+            Some(key) => match cx.callback_metrics().get(key) {
+                Some(v) => Some(*v),
+                None => bail!(
+                    "ModelCheckpoint(monitor=`{key}`) could not find `{key}` among the logged metrics [{}]; log it with cx.log(\"{key}\", ..) or fix the monitor name",
+                    cx.callback_metrics().keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            },
+            None => None,
+        };
+        let name = format_filename(&self.filename, cx)?;
+        let path = self.dir().join(format!("{name}.ckpt"));
+        let mut then_remove = Vec::new();
+        if self.save_top_k != 0 {
+            let better = |a: f64, b: f64| match self.mode {
+                Mode::Min => a < b,
+                Mode::Max => a > b,
+            };
+            // With no monitor, "best" means most recent.
+            let value = score.unwrap_or(-(step as f64));
+            let keep = self.save_top_k < 0 || (self.state.best_k_models.len() as i64) < self.save_top_k || self.state.best_k_models.iter().any(|(_, v)| better(value, *v) || score.is_none());
+            if keep {
+                self.state.best_k_models.retain(|(p, _)| *p != path);
+                self.state.best_k_models.push((path.clone(), value));
+                let mode = if score.is_none() { Mode::Min } else { self.mode };
+                self.state.best_k_models.sort_by(|a, b| match mode {
+                    Mode::Min => a.1.total_cmp(&b.1),
+                    Mode::Max => b.1.total_cmp(&a.1),
+                });
+                if self.save_top_k > 0 {
+                    while self.state.best_k_models.len() as i64 > self.save_top_k {
+                        then_remove.push(self.state.best_k_models.pop().expect("non-empty").0);
+                    }
+                }
+                let (best, best_score) = self.state.best_k_models[0].clone();
+                self.state.best_model_path = best.to_string_lossy().into_owned();
+                self.state.best_model_score = score.map(|_| best_score);
+                cx.set_best_checkpoint_path(best);
+                cx.request_checkpoint(CheckpointRequest { path: path.clone(), then_remove: then_remove.clone() });
+            }
+        }
+        if self.save_last {
+            let last = self.dir().join("last.ckpt");
+            self.state.last_model_path = last.to_string_lossy().into_owned();
+            cx.request_checkpoint(CheckpointRequest { path: last, then_remove: Vec::new() });
+        }
+        Ok(())
+    }
+}
+
+impl Default for ModelCheckpoint {
+    fn default() -> Self {
+        Self {
+            dirpath: None,
+            filename: "{epoch}-{step}".into(),
+            monitor: None,
+            mode: Mode::Min,
+            save_top_k: 1,
+            save_last: true,
+            every_n_epochs: 1,
+            every_n_train_steps: None,
+            state: CheckpointBook::default(),
+        }
+    }
+}
+
+/// Expands `{name}` and `{name:.Nf}` to `name=value`; `epoch` and `step` come from the loop.
+pub fn format_filename(template: &str, cx: &HookContext) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}').map(|c| open + c);
+        let Some(close) = close else { bail!("ModelCheckpoint filename `{template}` has an unclosed `{{`") };
+        let token = &rest[open + 1..close];
+        let (key, spec) = token.split_once(':').unwrap_or((token, ""));
+        let value = match key {
+            "epoch" => cx.current_epoch() as f64,
+            "step" => cx.global_step() as f64,
+            other => match cx.callback_metrics().get(other) {
+                Some(v) => *v,
+                None => bail!("ModelCheckpoint filename `{template}` uses `{other}`, which was never logged"),
+            },
+        };
+        let text = match spec.strip_prefix('.').and_then(|s| s.strip_suffix('f')).and_then(|d| d.parse::<usize>().ok()) {
+            Some(decimals) => format!("{value:.decimals$}"),
+            None if key == "epoch" || key == "step" => format!("{}", value as u64),
+            None => format!("{value}"),
+        };
+        out.push_str(&format!("{key}={text}"));
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+impl Callback for ModelCheckpoint {
+    fn state_key(&self) -> String {
+        match &self.monitor {
+            Some(m) => format!("ModelCheckpoint{{monitor={m}}}"),
+            None => "ModelCheckpoint".into(),
+        }
+    }
+    fn is_monitoring(&self) -> bool {
+        true
+    }
+    fn set_log_dir(&mut self, log_dir: &Path) {
+        if self.dirpath.is_none() {
+            self.dirpath = Some(log_dir.join("checkpoints"));
+        }
+    }
+    fn on_train_batch_end(&mut self, _loss: f64, _batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+        if let Some(n) = self.every_n_train_steps
+            && cx.global_step() > 0
+            && cx.global_step() % n == 0
+        {
+            self.save(cx)?;
+        }
+        Ok(())
+    }
+    fn on_train_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        if self.every_n_train_steps.is_none() && (cx.current_epoch() + 1) % self.every_n_epochs == 0 {
+            self.save(cx)?;
+        }
+        Ok(())
+    }
+    fn state_dict(&self) -> Value {
+        serde_json::to_value(&self.state).unwrap_or(Value::Null)
+    }
+    fn load_state_dict(&mut self, state: Value) -> Result<()> {
+        self.state = serde_json::from_value(state)?;
+        Ok(())
+    }
+}

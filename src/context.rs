@@ -1,0 +1,176 @@
+//! [`HookContext`]: what a hook sees of the running Trainer, and how it talks back to it.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+
+use crate::metrics::{LogOptions, MetricStore};
+use crate::trainer::{Progress, RunningStage};
+
+/// A request from a callback to write a checkpoint now (the Trainer owns the state to save).
+#[derive(Debug, Clone)]
+pub struct CheckpointRequest {
+    /// Where to write it.
+    pub path: PathBuf,
+    /// Files to delete once it is safely on disk (top-k bookkeeping).
+    pub then_remove: Vec<PathBuf>,
+}
+
+/// The Trainer as hooks and callbacks see it: loop position, device, logging, stop requests.
+///
+/// `global_step` counts optimizer steps and is the x-axis of every logged metric.
+pub struct HookContext {
+    pub(crate) stage: RunningStage,
+    pub(crate) progress: Progress,
+    pub(crate) device: Device,
+    pub(crate) metrics: MetricStore,
+    pub(crate) current_batch_size: usize,
+    pub(crate) should_stop: bool,
+    pub(crate) checkpoint_requests: Vec<CheckpointRequest>,
+    pub(crate) log_dir: Option<PathBuf>,
+    pub(crate) max_epochs: Option<usize>,
+    pub(crate) min_epochs: usize,
+    pub(crate) min_steps: usize,
+    pub(crate) num_training_batches: usize,
+    pub(crate) num_val_batches: usize,
+    pub(crate) learning_rates: Vec<(String, f64)>,
+    pub(crate) model_summary: Vec<(String, usize)>,
+    pub(crate) last_checkpoint_path: Option<PathBuf>,
+    pub(crate) best_checkpoint_path: Option<PathBuf>,
+}
+
+impl HookContext {
+    pub(crate) fn new(device: Device) -> Self {
+        Self {
+            stage: RunningStage::Training,
+            progress: Progress::default(),
+            device,
+            metrics: MetricStore::default(),
+            current_batch_size: 1,
+            should_stop: false,
+            checkpoint_requests: Vec::new(),
+            log_dir: None,
+            max_epochs: None,
+            min_epochs: 0,
+            min_steps: 0,
+            num_training_batches: 0,
+            num_val_batches: 0,
+            learning_rates: Vec::new(),
+            model_summary: Vec::new(),
+            last_checkpoint_path: None,
+            best_checkpoint_path: None,
+        }
+    }
+
+    /// Logs `value` under `name` with the defaults of the current hook (Lightning's `self.log`).
+    pub fn log(&mut self, name: &str, value: f64) {
+        self.log_with(name, value, LogOptions::default());
+    }
+
+    /// Logs with explicit options (`on_step`, `on_epoch`, `prog_bar`, …).
+    pub fn log_with(&mut self, name: &str, value: f64, options: LogOptions) {
+        let step_default = self.stage == RunningStage::Training;
+        let batch_size = self.current_batch_size;
+        self.metrics.log(name, value, &options, step_default, batch_size);
+    }
+
+    /// Logs a scalar tensor (read back to the host once).
+    pub fn log_tensor(&mut self, name: &str, value: &Tensor<1>, options: LogOptions) {
+        let v: f64 = value.clone().into_scalar::<f32>() as f64;
+        self.log_with(name, v, options);
+    }
+
+    /// Sends a text entry to the loggers (TensorBoard's text tab) at the current global step.
+    pub fn log_text(&mut self, tag: &str, text: &str) {
+        self.metrics.pending_text.push((tag.to_string(), text.to_string()));
+    }
+
+    /// Sends a histogram of `values` to the loggers at the current global step.
+    pub fn log_histogram(&mut self, tag: &str, values: Vec<f64>) {
+        self.metrics.pending_histograms.push((tag.to_string(), values));
+    }
+
+    /// Asks the Trainer to stop after the current batch (respecting `min_epochs`/`min_steps`).
+    pub fn request_stop(&mut self) {
+        self.should_stop = true;
+    }
+
+    /// Whether a stop has been requested.
+    pub fn should_stop(&self) -> bool {
+        self.should_stop
+    }
+
+    /// Asks the Trainer to write a checkpoint once the current hook returns.
+    pub fn request_checkpoint(&mut self, request: CheckpointRequest) {
+        self.checkpoint_requests.push(request);
+    }
+
+    /// The stage running now.
+    pub fn stage(&self) -> RunningStage {
+        self.stage
+    }
+    /// Current epoch, from 0.
+    pub fn current_epoch(&self) -> usize {
+        self.progress.epoch
+    }
+    /// Optimizer steps taken so far: the x-axis of every logged metric.
+    pub fn global_step(&self) -> usize {
+        self.progress.global_step
+    }
+    /// Loop counters (epoch, batch within epoch, global step, batches seen).
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+    /// The device the module trains on (autodiff enabled while training).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    /// Latest value of every logged key.
+    pub fn callback_metrics(&self) -> &std::collections::BTreeMap<String, f64> {
+        &self.metrics.callback_metrics
+    }
+    /// Latest values marked `prog_bar`.
+    pub fn progress_bar_metrics(&self) -> &std::collections::BTreeMap<String, f64> {
+        &self.metrics.progress_bar_metrics
+    }
+    /// The run directory (`<root>/lightning_logs/version_N`) when logging is on.
+    pub fn log_dir(&self) -> Option<&Path> {
+        self.log_dir.as_deref()
+    }
+    /// `max_epochs` of this run (`None`: bounded by steps or time only).
+    pub fn max_epochs(&self) -> Option<usize> {
+        self.max_epochs
+    }
+    /// Whether `min_epochs` and `min_steps` are both reached (a stop request is honoured then).
+    pub fn minimums_reached(&self) -> bool {
+        self.progress.epoch >= self.min_epochs && self.progress.global_step >= self.min_steps
+    }
+    /// Batches per training epoch after `limit_train_batches`.
+    pub fn num_training_batches(&self) -> usize {
+        self.num_training_batches
+    }
+    /// Batches per validation run after `limit_val_batches`.
+    pub fn num_val_batches(&self) -> usize {
+        self.num_val_batches
+    }
+    /// Current learning rate of every optimizer (name, base LR).
+    pub fn learning_rates(&self) -> &[(String, f64)] {
+        &self.learning_rates
+    }
+    /// Parameter counts per top-level submodule (name, count), computed at fit start.
+    pub fn model_summary(&self) -> &[(String, usize)] {
+        &self.model_summary
+    }
+    /// Path of the checkpoint the Trainer wrote last.
+    pub fn last_checkpoint_path(&self) -> Option<&Path> {
+        self.last_checkpoint_path.as_deref()
+    }
+    /// Path of the best checkpoint according to `ModelCheckpoint`.
+    pub fn best_checkpoint_path(&self) -> Option<&Path> {
+        self.best_checkpoint_path.as_deref()
+    }
+    /// Records the best checkpoint (used by `ModelCheckpoint`; `ckpt_path = "best"` reads it).
+    pub fn set_best_checkpoint_path(&mut self, path: PathBuf) {
+        self.best_checkpoint_path = Some(path);
+    }
+}

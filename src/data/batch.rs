@@ -1,0 +1,51 @@
+//! What a dataloader yields and the Trainer moves to the device.
+
+use burn::prelude::*;
+use burn::tensor::{Bool, Int};
+
+/// A batch as the collate function builds it: host tensors that
+/// [`transfer_batch_to_device`](crate::LightningModule::transfer_batch_to_device) moves to the
+/// training device, and a size that weights epoch means of logged values.
+pub trait Batch: Send + 'static {
+    /// Moves every tensor of the batch to `device`.
+    fn to_device(self, device: &Device) -> Self;
+    /// Number of examples, the weight of this batch in `on_epoch` means.
+    fn batch_size(&self) -> usize;
+}
+
+macro_rules! tensor_batch {
+    ($($ty:ty),*) => {$(
+        impl<const D: usize> Batch for $ty {
+            fn to_device(self, device: &Device) -> Self {
+                Self::to_device(self, device)
+            }
+            fn batch_size(&self) -> usize {
+                self.dims()[0]
+            }
+        }
+    )*};
+}
+
+tensor_batch!(Tensor<D>, Tensor<D, Int>, Tensor<D, Bool>);
+
+impl<A: Batch, B: Batch> Batch for (A, B) {
+    fn to_device(self, device: &Device) -> Self {
+        (self.0.to_device(device), self.1.to_device(device))
+    }
+    fn batch_size(&self) -> usize {
+        self.0.batch_size()
+    }
+}
+
+impl<A: Batch, B: Batch, C: Batch> Batch for (A, B, C) {
+    fn to_device(self, device: &Device) -> Self {
+        (
+            self.0.to_device(device),
+            self.1.to_device(device),
+            self.2.to_device(device),
+        )
+    }
+    fn batch_size(&self) -> usize {
+        self.0.batch_size()
+    }
+}

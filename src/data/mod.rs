@@ -1,0 +1,10 @@
+//! Data loading: datasets, samplers, batches and the prefetching [`DataLoader`].
+
+mod batch;
+mod loader;
+mod sampler;
+
+pub use batch::Batch;
+pub use loader::{BatchIter, DataLoader, Dataset};
+pub(crate) use sampler::mix;
+pub use sampler::Sampler;

@@ -1,0 +1,29 @@
+//! # burn-lightning
+//!
+//! PyTorch Lightning's hook-driven training loop on [burn](https://burn.dev): implement
+//! [`LightningModule`] on a `#[derive(Module)]` struct, describe the data with a
+//! [`LightningDataModule`], and hand both to a [`Trainer`].
+//!
+//! `global_step` counts optimizer steps; it is the x-axis of every logged metric.
+
+pub mod callbacks;
+pub mod checkpoint;
+pub mod config;
+mod context;
+pub mod data;
+mod datamodule;
+pub mod loggers;
+mod metrics;
+mod module;
+pub mod optim;
+pub mod trainer;
+
+pub use callbacks::Callback;
+pub use context::{CheckpointRequest, HookContext};
+pub use datamodule::LightningDataModule;
+pub use metrics::{LogOptions, MetricStore, Reduce};
+pub use module::LightningModule;
+pub use trainer::{Stage, Trainer, TrainerConfig};
+
+/// Re-export of burn, so examples use the same version.
+pub use burn;

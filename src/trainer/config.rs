@@ -1,0 +1,414 @@
+//! [`TrainerConfig`]: the Trainer's options with Lightning's names and defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use burn::prelude::*;
+use burn::tensor::FloatDType;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::optim::ClipAlgorithm;
+
+/// A batch limit: a fraction of the loader (float) or a number of batches (integer).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Limit {
+    /// Number of batches.
+    Batches(usize),
+    /// Fraction of the batches, in [0, 1].
+    Fraction(f64),
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Float(f64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) if n >= 0 => Ok(Limit::Batches(n as usize)),
+            Raw::Float(f) if (0.0..=1.0).contains(&f) => Ok(Limit::Fraction(f)),
+            Raw::Int(n) => Err(serde::de::Error::custom(format!("expected a batch count >= 0 or a fraction in [0.0, 1.0], got {n}"))),
+            Raw::Float(f) => Err(serde::de::Error::custom(format!("expected a fraction in [0.0, 1.0] or an integer batch count, got {f}"))),
+        }
+    }
+}
+
+impl Limit {
+    /// Batches to run out of `available`.
+    pub fn apply(self, available: usize) -> usize {
+        match self {
+            Limit::Batches(n) => n.min(available),
+            Limit::Fraction(f) => ((available as f64) * f) as usize,
+        }
+    }
+}
+
+/// Numerical precision of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Precision {
+    /// float32 everywhere (default).
+    #[serde(rename = "32-true")]
+    F32,
+    /// float64 everywhere.
+    #[serde(rename = "64-true")]
+    F64,
+    /// float16 weights and compute.
+    #[serde(rename = "16-true")]
+    F16,
+    /// bfloat16 weights and compute.
+    #[serde(rename = "bf16-true")]
+    Bf16,
+    /// float16 autocast with float32 master weights.
+    #[serde(rename = "16-mixed")]
+    F16Mixed,
+    /// bfloat16 autocast with float32 master weights.
+    #[serde(rename = "bf16-mixed")]
+    Bf16Mixed,
+}
+
+impl Precision {
+    /// Parses Lightning's spellings (`32`, `"32-true"`, `16`, `"16-mixed"`, `"bf16"`, …).
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s.trim() {
+            "32" | "32-true" => Precision::F32,
+            "64" | "64-true" => Precision::F64,
+            "16-true" => Precision::F16,
+            "bf16-true" => Precision::Bf16,
+            "16" | "16-mixed" => Precision::F16Mixed,
+            "bf16" | "bf16-mixed" => Precision::Bf16Mixed,
+            other => bail!("unknown precision `{other}`; expected one of 32, 64, 16-mixed, bf16-mixed, 16-true, bf16-true"),
+        })
+    }
+
+    /// Sets the device's default float type, or explains why this device or build cannot.
+    pub fn configure(self, device: &mut Device) -> Result<()> {
+        let dtype = match self {
+            Precision::F32 => return Ok(()),
+            Precision::F64 => FloatDType::F64,
+            Precision::F16 => FloatDType::F16,
+            Precision::Bf16 => FloatDType::BF16,
+            Precision::F16Mixed | Precision::Bf16Mixed => bail!(
+                "precision {self:?}: mixed precision (autocast with float32 master weights) is not available on burn 0.22; use 16-true or bf16-true for half-precision weights and compute, or 32"
+            ),
+        };
+        if !device.supports_dtype(dtype) {
+            bail!("precision {self:?} needs {dtype:?} arithmetic, which device {device:?} does not support");
+        }
+        if device.settings().float_dtype == dtype {
+            return Ok(());
+        }
+        device
+            .configure(dtype)
+            .map_err(|e| anyhow::anyhow!("cannot switch device {device:?} to {dtype:?} (set precision before any tensor is created on it): {e:?}"))
+    }
+}
+
+fn precision_from_any<'de, D: Deserializer<'de>>(d: D) -> Result<Precision, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(i64),
+        Str(String),
+    }
+    let text = match Raw::deserialize(d)? {
+        Raw::Int(n) => n.to_string(),
+        Raw::Str(s) => s,
+    };
+    Precision::parse(&text).map_err(serde::de::Error::custom)
+}
+
+/// `fast_dev_run`: `true` (1 batch) or a number of batches.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FastDevRun {
+    /// On (1 batch) or off.
+    Flag(bool),
+    /// Run this many batches of each loop.
+    Batches(usize),
+}
+
+impl Default for Precision {
+    fn default() -> Self {
+        Precision::F32
+    }
+}
+
+impl FastDevRun {
+    /// Batches per loop, if on.
+    pub fn batches(self) -> Option<usize> {
+        match self {
+            FastDevRun::Flag(true) => Some(1),
+            FastDevRun::Flag(false) | FastDevRun::Batches(0) => None,
+            FastDevRun::Batches(n) => Some(n),
+        }
+    }
+}
+
+impl Default for FastDevRun {
+    fn default() -> Self {
+        FastDevRun::Flag(false)
+    }
+}
+
+/// Which accelerator runs the module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Accelerator {
+    /// The best compiled in: cuda, then wgpu, then cpu.
+    #[default]
+    Auto,
+    /// burn's flex CPU backend.
+    Cpu,
+    /// CUDA (feature `cuda`).
+    Cuda,
+    /// Alias of `cuda`.
+    Gpu,
+    /// wgpu: Vulkan/Metal/DX12 (feature `wgpu`).
+    Wgpu,
+}
+
+/// The Trainer's options. Field names and defaults follow Lightning 2.x.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainerConfig {
+    /// Which backend.
+    pub accelerator: Accelerator,
+    /// Devices: a count, a list of indices, or "auto" (one device per process here).
+    pub devices: serde_json::Value,
+    /// Stop after this many epochs (`None` with `max_steps = -1` means 1000, as in Lightning).
+    pub max_epochs: Option<i64>,
+    /// Do not stop (early stopping included) before this many epochs.
+    pub min_epochs: Option<usize>,
+    /// Stop after this many optimizer steps (-1: unbounded).
+    pub max_steps: i64,
+    /// Do not stop before this many optimizer steps.
+    pub min_steps: Option<usize>,
+    /// Stop after this much wall-clock time, `DD:HH:MM:SS`.
+    pub max_time: Option<String>,
+    /// Training batches per epoch.
+    pub limit_train_batches: Limit,
+    /// Validation batches per run.
+    pub limit_val_batches: Limit,
+    /// Test batches.
+    pub limit_test_batches: Limit,
+    /// Predict batches.
+    pub limit_predict_batches: Limit,
+    /// Validate every fraction of an epoch (float) or every N training batches (int).
+    pub val_check_interval: Limit,
+    /// Validate every N epochs (`null`: only by `val_check_interval` batches).
+    pub check_val_every_n_epoch: Option<usize>,
+    /// Validation batches run before training as a sanity check (-1: all).
+    pub num_sanity_val_steps: i64,
+    /// Micro-batches whose gradients add up to one optimizer step.
+    pub accumulate_grad_batches: usize,
+    /// Clip gradients to this value (`None`: no clipping).
+    pub gradient_clip_val: Option<f64>,
+    /// `norm` (global L2 norm over all parameters) or `value`.
+    pub gradient_clip_algorithm: ClipAlgorithm,
+    /// Log the p-norm of gradients (-1: off; 2 for L2, `inf` for max).
+    pub track_grad_norm: f64,
+    /// `32`, `64`, `16-true`, `bf16-true` (`16-mixed`/`bf16-mixed` give an error on burn 0.22).
+    #[serde(deserialize_with = "precision_from_any")]
+    pub precision: Precision,
+    /// Reseed the backend RNG per step from the run's seed (makes dropout reproducible).
+    pub deterministic: bool,
+    /// Run N batches of train/val/test once, without logging or checkpoints.
+    pub fast_dev_run: FastDevRun,
+    /// Train and validate on the same first batches (fraction or count; 0 = off).
+    pub overfit_batches: Limit,
+    /// Send step metrics to the loggers every N optimizer steps.
+    pub log_every_n_steps: usize,
+    /// Flush loggers to disk every N optimizer steps.
+    pub flush_logs_every_n_steps: usize,
+    /// Add a default `ModelCheckpoint` (last epoch) when none is configured.
+    pub enable_checkpointing: bool,
+    /// Show the progress bar.
+    pub enable_progress_bar: bool,
+    /// Print parameter counts at fit start.
+    pub enable_model_summary: bool,
+    /// Root of `lightning_logs/` and checkpoints.
+    pub default_root_dir: PathBuf,
+    /// Stop with an error when the loss is NaN or infinite.
+    pub terminate_on_nan: bool,
+    /// Rebuild the train dataloader every N epochs (0: never).
+    pub reload_dataloaders_every_n_epochs: usize,
+    /// Write TensorBoard and CSV logs.
+    pub logger: bool,
+    /// Removed in Lightning 2.0: use `accelerator` + `devices`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<serde_json::Value>,
+    /// Removed in Lightning 2.0: `devices: auto` picks devices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_select_gpus: Option<bool>,
+    /// Removed in Lightning 2.0: use `enable_progress_bar`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress_bar_refresh_rate: Option<u64>,
+    /// Moved to the module in Lightning 2.0 (`automatic_optimization`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub automatic_optimization: Option<bool>,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        Self {
+            accelerator: Accelerator::Auto,
+            devices: serde_json::Value::String("auto".into()),
+            max_epochs: None,
+            min_epochs: None,
+            max_steps: -1,
+            min_steps: None,
+            max_time: None,
+            limit_train_batches: Limit::Fraction(1.0),
+            limit_val_batches: Limit::Fraction(1.0),
+            limit_test_batches: Limit::Fraction(1.0),
+            limit_predict_batches: Limit::Fraction(1.0),
+            val_check_interval: Limit::Fraction(1.0),
+            check_val_every_n_epoch: Some(1),
+            num_sanity_val_steps: 2,
+            accumulate_grad_batches: 1,
+            gradient_clip_val: None,
+            gradient_clip_algorithm: ClipAlgorithm::Norm,
+            track_grad_norm: -1.0,
+            precision: Precision::F32,
+            deterministic: false,
+            fast_dev_run: FastDevRun::Flag(false),
+            overfit_batches: Limit::Fraction(0.0),
+            log_every_n_steps: 50,
+            flush_logs_every_n_steps: 100,
+            enable_checkpointing: true,
+            enable_progress_bar: true,
+            enable_model_summary: true,
+            default_root_dir: PathBuf::from("."),
+            terminate_on_nan: false,
+            reload_dataloaders_every_n_epochs: 0,
+            logger: true,
+            gpus: None,
+            auto_select_gpus: None,
+            progress_bar_refresh_rate: None,
+            automatic_optimization: None,
+        }
+    }
+}
+
+impl TrainerConfig {
+    /// Maps keys Lightning has removed onto today's options; returns one notice per key.
+    pub fn migrate_deprecated(&mut self) -> Vec<String> {
+        let mut notices = Vec::new();
+        if let Some(gpus) = self.gpus.take() {
+            let none = gpus.is_null() || gpus == serde_json::json!(0);
+            if !none {
+                self.accelerator = Accelerator::Gpu;
+                self.devices = gpus;
+            }
+            notices.push("trainer.gpus is deprecated (removed in Lightning 2.0): use trainer.accelerator and trainer.devices".into());
+        }
+        if self.auto_select_gpus.take().is_some() {
+            notices.push("trainer.auto_select_gpus is deprecated (removed in Lightning 2.0): trainer.devices: auto selects devices".into());
+        }
+        if let Some(rate) = self.progress_bar_refresh_rate.take() {
+            if rate == 0 {
+                self.enable_progress_bar = false;
+            }
+            notices.push("trainer.progress_bar_refresh_rate is deprecated (removed in Lightning 2.0): use trainer.enable_progress_bar".into());
+        }
+        if self.automatic_optimization.is_some() {
+            notices.push("trainer.automatic_optimization is deprecated (a LightningModule property since Lightning 1.x): the module's automatic_optimization() decides".into());
+        }
+        notices
+    }
+
+    /// Checks ranges that serde cannot express.
+    pub fn validate(&self) -> Result<()> {
+        if self.accumulate_grad_batches == 0 {
+            bail!("trainer.accumulate_grad_batches must be at least 1");
+        }
+        if matches!(self.max_epochs, Some(n) if n < -1) {
+            bail!("trainer.max_epochs must be -1 (unbounded) or >= 0");
+        }
+        if let Some(v) = self.gradient_clip_val
+            && !(v >= 0.0)
+        {
+            bail!("trainer.gradient_clip_val must be >= 0, got {v}");
+        }
+        if self.track_grad_norm != -1.0 && !(self.track_grad_norm > 0.0) {
+            bail!("trainer.track_grad_norm must be -1 (off), a positive p, or inf; got {}", self.track_grad_norm);
+        }
+        if self.log_every_n_steps == 0 {
+            bail!("trainer.log_every_n_steps must be at least 1");
+        }
+        if let Some(t) = &self.max_time {
+            parse_duration(t)?;
+        }
+        if matches!(self.check_val_every_n_epoch, Some(0)) {
+            bail!("trainer.check_val_every_n_epoch must be at least 1 or null");
+        }
+        if self.num_sanity_val_steps < -1 {
+            bail!("trainer.num_sanity_val_steps must be -1 (all) or >= 0");
+        }
+        Ok(())
+    }
+
+    /// The maximum number of epochs in force (Lightning: 1000 when neither bound is set).
+    pub fn effective_max_epochs(&self) -> Option<usize> {
+        match self.max_epochs {
+            Some(-1) => None,
+            Some(n) => Some(n as usize),
+            None if self.max_steps == -1 => Some(1000),
+            None => None,
+        }
+    }
+
+    /// The compute device these options select (autodiff is added by the Trainer for `fit`).
+    pub fn device(&self) -> Result<Device> {
+        let index = match &self.devices {
+            serde_json::Value::Array(v) => v.first().and_then(|x| x.as_u64()).unwrap_or(0) as usize,
+            serde_json::Value::String(s) if s.contains(':') => s.split([':', ',']).nth(1).and_then(|x| x.trim().parse().ok()).unwrap_or(0),
+            _ => 0,
+        };
+        match self.accelerator {
+            Accelerator::Cpu => Ok(Device::flex()),
+            Accelerator::Cuda | Accelerator::Gpu => cuda_device(index),
+            Accelerator::Wgpu => wgpu_device(),
+            Accelerator::Auto => {
+                if cfg!(feature = "cuda") {
+                    cuda_device(index)
+                } else if cfg!(feature = "wgpu") {
+                    wgpu_device()
+                } else {
+                    Ok(Device::flex())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device(index: usize) -> Result<Device> {
+    Ok(Device::cuda(index))
+}
+#[cfg(not(feature = "cuda"))]
+fn cuda_device(_index: usize) -> Result<Device> {
+    bail!("trainer.accelerator asks for CUDA but this binary was built without the `cuda` feature (cargo build --features cuda)")
+}
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<Device> {
+    Ok(Device::wgpu(Default::default()))
+}
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device() -> Result<Device> {
+    bail!("trainer.accelerator asks for wgpu but this binary was built without the `wgpu` feature (cargo build --features wgpu)")
+}
+
+/// Parses `DD:HH:MM:SS` (Lightning's `max_time` string).
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let nums: Option<Vec<u64>> = parts.iter().map(|p| p.trim().parse().ok()).collect();
+    match nums.as_deref() {
+        Some([d, h, m, s]) => Ok(Duration::from_secs(((d * 24 + h) * 60 + m) * 60 + s)),
+        _ => bail!("trainer.max_time must look like DD:HH:MM:SS (e.g. 00:12:00:00), got `{text}`"),
+    }
+}

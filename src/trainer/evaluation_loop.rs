@@ -1,0 +1,126 @@
+//! Validation and test loops (also the sanity check), in Lightning's hook order:
+//!
+//! ```text
+//! on_validation_model_zero_grad (inside fit)   on_validation_model_eval
+//! on_validation_start   on_validation_epoch_start
+//! for batch: on_before_batch_transfer, transfer_batch_to_device, on_after_batch_transfer,
+//!            on_validation_batch_start, validation_step, on_validation_batch_end
+//! on_validation_epoch_end   (epoch metrics reduced)   on_validation_end
+//! on_validation_model_train (inside fit)
+//! ```
+//! The test loop is the same with `test` hooks.
+
+use anyhow::{Context, Result, bail};
+
+use crate::data::{Batch, DataLoader};
+use crate::module::LightningModule;
+
+use super::RunningStage;
+use super::run::Run;
+
+/// Which evaluation loop runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EvalKind {
+    /// Validation before training; its metrics are discarded afterwards.
+    Sanity,
+    /// Validation inside `fit`, or `Trainer::validate`.
+    Validation { in_fit: bool },
+    /// `Trainer::test`.
+    Test,
+}
+
+impl EvalKind {
+    fn stage(self) -> RunningStage {
+        match self {
+            EvalKind::Sanity => RunningStage::SanityChecking,
+            EvalKind::Validation { .. } => RunningStage::Validating,
+            EvalKind::Test => RunningStage::Testing,
+        }
+    }
+    fn in_fit(self) -> bool {
+        matches!(self, EvalKind::Sanity | EvalKind::Validation { in_fit: true })
+    }
+}
+
+/// Runs one evaluation epoch of at most `limit` batches; returns the module in training mode
+/// when called inside `fit`, in eval mode otherwise.
+pub(crate) fn run_evaluation<M: LightningModule>(
+    run: &mut Run,
+    mut module: M,
+    loader: &DataLoader<M::Batch>,
+    limit: usize,
+    kind: EvalKind,
+) -> Result<M> {
+    let previous_stage = run.cx.stage;
+    let eval_device = run.cx.device.clone().inner();
+    if kind.in_fit() {
+        module.on_validation_model_zero_grad()?;
+    }
+    module = module.on_validation_model_eval()?;
+    run.cx.stage = kind.stage();
+    let test = kind == EvalKind::Test;
+
+    if test {
+        run.callbacks(|c, cx| c.on_test_start(cx))?;
+        module.on_test_start(&mut run.cx)?;
+        run.callbacks(|c, cx| c.on_test_epoch_start(cx))?;
+        module.on_test_epoch_start(&mut run.cx)?;
+    } else {
+        run.callbacks(|c, cx| c.on_validation_start(cx))?;
+        module.on_validation_start(&mut run.cx)?;
+        run.callbacks(|c, cx| c.on_validation_epoch_start(cx))?;
+        module.on_validation_epoch_start(&mut run.cx)?;
+    }
+
+    let mut seen = 0;
+    for (batch_idx, batch) in loader.iter(0, 0).take(limit).enumerate() {
+        let batch = batch.with_context(|| format!("loading {} batch {batch_idx}", if test { "test" } else { "validation" }))?;
+        let batch = module.on_before_batch_transfer(batch, 0)?;
+        let batch = module.transfer_batch_to_device(batch, &eval_device, 0)?;
+        let batch = module.on_after_batch_transfer(batch, 0)?;
+        run.cx.current_batch_size = batch.batch_size();
+        if test {
+            run.callbacks(|c, cx| c.on_test_batch_start(batch_idx, cx))?;
+            module.on_test_batch_start(&batch, batch_idx, &mut run.cx)?;
+            module.test_step(&batch, batch_idx, &mut run.cx)?;
+            run.callbacks(|c, cx| c.on_test_batch_end(batch_idx, cx))?;
+            module.on_test_batch_end(&batch, batch_idx, &mut run.cx)?;
+        } else {
+            run.callbacks(|c, cx| c.on_validation_batch_start(batch_idx, cx))?;
+            module.on_validation_batch_start(&batch, batch_idx, &mut run.cx)?;
+            module.validation_step(&batch, batch_idx, &mut run.cx)?;
+            run.callbacks(|c, cx| c.on_validation_batch_end(batch_idx, cx))?;
+            module.on_validation_batch_end(&batch, batch_idx, &mut run.cx)?;
+        }
+        seen += 1;
+    }
+    if seen == 0 && limit > 0 {
+        bail!("the {} dataloader yielded no batches", if test { "test" } else { "validation" });
+    }
+
+    if test {
+        run.callbacks(|c, cx| c.on_test_epoch_end(cx))?;
+        module.on_test_epoch_end(&mut run.cx)?;
+    } else {
+        run.callbacks(|c, cx| c.on_validation_epoch_end(cx))?;
+        module.on_validation_epoch_end(&mut run.cx)?;
+    }
+    if kind == EvalKind::Sanity {
+        run.cx.metrics.discard_epoch();
+    } else {
+        run.cx.metrics.finish_epoch();
+        run.write_logs()?;
+    }
+    if test {
+        run.callbacks(|c, cx| c.on_test_end(cx))?;
+        module.on_test_end(&mut run.cx)?;
+    } else {
+        run.callbacks(|c, cx| c.on_validation_end(cx))?;
+        module.on_validation_end(&mut run.cx)?;
+    }
+    if kind.in_fit() {
+        module = module.on_validation_model_train()?;
+    }
+    run.cx.stage = previous_stage;
+    Ok(module)
+}

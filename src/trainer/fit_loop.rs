@@ -1,0 +1,387 @@
+//! `Trainer::fit`, top to bottom, in the order of Lightning's own hook test
+//! (`tests/tests_pytorch/models/test_hooks.py`), which differs from the docs pseudocode in four
+//! places: the batch reaches the device before `on_train_batch_start`; validation inside an
+//! epoch runs before `on_train_epoch_end`; the epoch-end checkpoint is written after
+//! `on_train_epoch_end`; and each callback hook fires before the module's.
+//!
+//! ```text
+//! configure_callbacks  prepare_data  setup(fit)  [on_load_checkpoint]  configure_model
+//! configure_optimizers  on_fit_start
+//! sanity check (validation loop on num_sanity_val_steps batches, metrics discarded)
+//! train_dataloader  on_train_start
+//! for epoch:
+//!     on_train_epoch_start
+//!     for batch:
+//!         on_before_batch_transfer  transfer_batch_to_device  on_after_batch_transfer
+//!         on_train_batch_start  training_step
+//!         [first micro-batch of a window] on_before_zero_grad  optimizer_zero_grad
+//!         on_before_backward  backward  on_after_backward
+//!         [last micro-batch of a window] on_before_optimizer_step  configure_gradient_clipping
+//!                                        optimizer_step  [lr_scheduler_step: step interval,
+//!                                        and epoch interval on the epoch's last batch]
+//!         on_train_batch_end  [checkpoint every_n_train_steps]
+//!         [validation loop when due]
+//!     on_train_epoch_end (callbacks, module, then ModelCheckpoint/EarlyStopping)
+//!     [epoch checkpoint]  [plateau lr_scheduler_step]
+//! on_train_end  on_fit_end  teardown(fit)
+//! ```
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+
+use crate::checkpoint::{Checkpoint, parameter_shapes};
+use crate::data::{Batch, DataLoader, mix};
+use crate::datamodule::LightningDataModule;
+use crate::metrics::MetricStore;
+use crate::module::LightningModule;
+use crate::optim::{Interval, LightningOptimizer, Schedule};
+
+use super::evaluation_loop::{EvalKind, run_evaluation};
+use super::run::Run;
+use super::{RunningStage, Stage, config::parse_duration};
+
+/// Everything `fit` runs after the Trainer has assembled callbacks and loggers.
+pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
+    run: &mut Run,
+    mut module: M,
+    datamodule: &mut D,
+    checkpoint: Option<(&Path, Checkpoint)>,
+) -> Result<M> {
+    // ----- set-up -------------------------------------------------------------------------
+    datamodule.prepare_data().context("datamodule prepare_data")?;
+    module.prepare_data().context("module prepare_data")?;
+    datamodule.setup(Stage::Fit).context("datamodule setup(fit)")?;
+    run.callbacks(|c, cx| c.setup(Stage::Fit, cx))?;
+    module.setup(Stage::Fit, &mut run.cx)?;
+    if let Some((path, ck)) = &checkpoint {
+        module.on_load_checkpoint(&ck.state)?;
+        run.callbacks(|c, cx| c.on_load_checkpoint(&ck.state, cx))?;
+        for cb in run.callbacks.iter_mut() {
+            if let Some(state) = ck.state.callbacks.get(&cb.state_key()) {
+                cb.load_state_dict(state.clone()).with_context(|| format!("restoring callback `{}` from {}", cb.state_key(), path.display()))?;
+            }
+        }
+        datamodule.load_state_dict(ck.state.datamodule.clone())?;
+    }
+    module.configure_model(&mut run.cx)?;
+    let device = run.cx.device.clone();
+    module = module.fork(&device).train();
+    if let Some((path, ck)) = &checkpoint {
+        module = ck.load_module(module, path)?;
+    }
+    let mut optimizers = module.configure_optimizers()?.0;
+    if optimizers.is_empty() {
+        bail!("configure_optimizers returned no optimizer");
+    }
+    if module.automatic_optimization() && optimizers.len() > 1 {
+        bail!("automatic optimization supports one optimizer, configure_optimizers returned {}; set automatic_optimization() to false", optimizers.len());
+    }
+    if let Some((path, ck)) = &checkpoint {
+        restore_training_state(run, &mut optimizers, ck, path)?;
+    }
+    run.cx.model_summary = summarize(&module);
+    run.refresh_learning_rates(&optimizers);
+    run.callbacks(|c, cx| c.on_fit_start(cx))?;
+    module.on_fit_start(&mut run.cx)?;
+
+    // ----- sanity check -------------------------------------------------------------------
+    let fast_dev = run.cfg.fast_dev_run.batches();
+    let overfit = run.cfg.overfit_batches;
+    let overfitting = !matches!(overfit, super::Limit::Fraction(f) if f == 0.0) && !matches!(overfit, super::Limit::Batches(0));
+    let mut val_loader = if overfitting { None } else { datamodule.val_dataloader()? };
+    let val_limit = |loader: &DataLoader<M::Batch>, cfg: &super::TrainerConfig| fast_dev.unwrap_or_else(|| cfg.limit_val_batches.apply(loader.num_batches()));
+    let sanity_steps = if fast_dev.is_some() { 0 } else { run.cfg.num_sanity_val_steps };
+    if let Some(loader) = &val_loader
+        && sanity_steps != 0
+        && checkpoint.is_none()
+    {
+        let limit = val_limit(loader, &run.cfg);
+        let n = if sanity_steps < 0 { limit } else { limit.min(sanity_steps as usize) };
+        if n > 0 {
+            run.cx.stage = RunningStage::SanityChecking;
+            run.callbacks(|c, cx| c.on_sanity_check_start(cx))?;
+            module = run_evaluation(run, module, loader, n, EvalKind::Sanity)?;
+            run.callbacks(|c, cx| c.on_sanity_check_end(cx))?;
+        }
+    }
+
+    // ----- training -----------------------------------------------------------------------
+    let mut train_loader = datamodule.train_dataloader()?;
+    if overfitting {
+        train_loader = train_loader.sequential();
+        val_loader = Some(train_loader.clone());
+    }
+    if train_loader.num_batches() == 0 {
+        bail!(
+            "train_dataloader yields no batches ({} examples, batch size {}, drop_last {}): check the data set and its split",
+            train_loader.dataset_len(),
+            train_loader.batch_size(),
+            train_loader.is_drop_last()
+        );
+    }
+    let train_limit = |loader: &DataLoader<M::Batch>, cfg: &super::TrainerConfig| {
+        if let Some(n) = fast_dev {
+            n.min(loader.num_batches())
+        } else if overfitting {
+            overfit.apply(loader.num_batches()).max(1)
+        } else {
+            cfg.limit_train_batches.apply(loader.num_batches())
+        }
+    };
+    run.cx.num_training_batches = train_limit(&train_loader, &run.cfg);
+    run.cx.num_val_batches = match &val_loader {
+        Some(l) if overfitting => run.cx.num_training_batches.min(l.num_batches()),
+        Some(l) => val_limit(l, &run.cfg),
+        None => 0,
+    };
+    let max_epochs = if fast_dev.is_some() { Some(1) } else { run.cfg.effective_max_epochs() };
+    run.cx.max_epochs = max_epochs;
+    let max_steps = if fast_dev.is_some() { None } else { usize::try_from(run.cfg.max_steps).ok() };
+    let max_time = run.cfg.max_time.as_deref().map(parse_duration).transpose()?;
+    let started = Instant::now();
+    let elapsed_before = run.cx.progress.elapsed_secs;
+
+    run.cx.stage = RunningStage::Training;
+    run.callbacks(|c, cx| c.on_train_start(cx))?;
+    module.on_train_start(&mut run.cx)?;
+
+    if run.cx.progress.epoch_finished {
+        run.cx.progress.epoch += 1;
+        run.cx.progress.batch_in_epoch = 0;
+        run.cx.progress.epoch_finished = false;
+    }
+    let accumulate = run.cfg.accumulate_grad_batches;
+    let out_of_time = |_: &Run| max_time.is_some_and(|t| started.elapsed().as_secs() + elapsed_before >= t.as_secs());
+    let steps_done = |run: &Run| max_steps.is_some_and(|m| run.cx.progress.global_step >= m);
+
+    'epochs: while max_epochs.is_none_or(|m| run.cx.progress.epoch < m) {
+        if steps_done(run) || out_of_time(run) || (run.cx.should_stop && run.cx.minimums_reached()) {
+            break;
+        }
+        let epoch = run.cx.progress.epoch;
+        let reload = run.cfg.reload_dataloaders_every_n_epochs;
+        if reload > 0 && epoch > 0 && epoch % reload == 0 && run.cx.progress.batch_in_epoch == 0 {
+            train_loader = datamodule.train_dataloader()?;
+            run.cx.num_training_batches = train_limit(&train_loader, &run.cfg);
+        }
+        let num_batches = run.cx.num_training_batches;
+        let val_every = val_interval(&run.cfg, num_batches);
+        let val_this_epoch = val_loader.is_some() && run.cx.num_val_batches > 0 && run.cfg.check_val_every_n_epoch.is_none_or(|n| (epoch + 1) % n == 0);
+
+        run.cx.stage = RunningStage::Training;
+        run.callbacks(|c, cx| c.on_train_epoch_start(cx))?;
+        module.on_train_epoch_start(&mut run.cx)?;
+
+        let skip = run.cx.progress.batch_in_epoch;
+        let batches = train_loader.iter(epoch, skip).take(num_batches.saturating_sub(skip));
+        for (offset, batch) in batches.enumerate() {
+            let batch_idx = skip + offset;
+            let batch = batch.with_context(|| format!("loading training batch {batch_idx} of epoch {epoch}"))?;
+            let batch = module.on_before_batch_transfer(batch, 0)?;
+            let batch = module.transfer_batch_to_device(batch, &device, 0)?;
+            let batch = module.on_after_batch_transfer(batch, 0)?;
+            run.cx.current_batch_size = batch.batch_size();
+            run.callbacks(|c, cx| c.on_train_batch_start(batch_idx, cx))?;
+            module.on_train_batch_start(&batch, batch_idx, &mut run.cx)?;
+            if run.cx.should_stop && run.cx.minimums_reached() {
+                break;
+            }
+            if let Some(seed) = run.seed {
+                // The backend RNG (dropout, noise) is a function of the run's seed and position,
+                // so a resumed run draws exactly what the uninterrupted one would have.
+                device.seed(mix(seed, run.cx.progress.total_batches as u64));
+            }
+            let last_of_epoch = batch_idx + 1 == num_batches;
+            let loss = if module.automatic_optimization() {
+                let (m, loss) = automatic_step(run, module, &batch, batch_idx, &mut optimizers, accumulate, last_of_epoch)?;
+                module = m;
+                loss
+            } else {
+                let before: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
+                let (m, loss) = module.training_step_manual(&batch, batch_idx, &mut optimizers, &mut run.cx)?;
+                module = m;
+                check_finite(run, loss, batch_idx)?;
+                let after: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
+                run.cx.progress.global_step += usize::from(after > before);
+                loss
+            };
+            run.cx.progress.batch_in_epoch = batch_idx + 1;
+            run.cx.progress.total_batches += 1;
+            run.refresh_learning_rates(&optimizers);
+            run.callbacks(|c, cx| c.on_train_batch_end(loss, batch_idx, cx))?;
+            module.on_train_batch_end(loss, &batch, batch_idx, &mut run.cx)?;
+            run.process_checkpoint_requests(&mut module, &optimizers, datamodule)?;
+
+            let stepped = (batch_idx + 1) % accumulate == 0 || last_of_epoch;
+            if stepped && (run.cx.progress.global_step % run.cfg.log_every_n_steps == 0 || last_of_epoch) {
+                run.write_logs()?;
+            }
+            run.steps_since_flush += usize::from(stepped);
+            if run.steps_since_flush >= run.cfg.flush_logs_every_n_steps {
+                run.flush_logs()?;
+            }
+            if val_this_epoch && ((batch_idx + 1) % val_every == 0 || last_of_epoch) {
+                let loader = val_loader.as_ref().expect("checked above");
+                let limit = run.cx.num_val_batches;
+                module = run_evaluation(run, module, loader, limit, EvalKind::Validation { in_fit: true })?;
+                run.cx.stage = RunningStage::Training;
+            }
+            if steps_done(run) || out_of_time(run) || (run.cx.should_stop && run.cx.minimums_reached()) {
+                break;
+            }
+        }
+
+        // ----- end of epoch ---------------------------------------------------------------
+        run.callbacks_where(false, |c, cx| c.on_train_epoch_end(cx))?;
+        module.on_train_epoch_end(&mut run.cx)?;
+        run.cx.metrics.finish_epoch();
+        run.write_logs()?;
+        run.cx.progress.epoch_finished = true;
+        run.cx.progress.elapsed_secs = elapsed_before + started.elapsed().as_secs();
+        run.callbacks_where(true, |c, cx| c.on_train_epoch_end(cx))?;
+        run.process_checkpoint_requests(&mut module, &optimizers, datamodule)?;
+        for opt in optimizers.iter_mut() {
+            let plateau = opt.scheduler.as_ref().is_some_and(|s| matches!(s.schedule, Schedule::Plateau(_)) && s.interval == Interval::Epoch);
+            if plateau && (epoch + 1) % opt.scheduler.as_ref().map_or(1, |s| s.frequency) == 0 {
+                let monitor = opt.scheduler.as_ref().and_then(|s| s.monitor.clone()).unwrap_or_default();
+                let metric = run.cx.metrics.callback_metrics.get(&monitor).copied();
+                let scheduler = opt.scheduler.as_mut().expect("checked above");
+                module.lr_scheduler_step(scheduler, metric)?;
+            }
+        }
+        run.refresh_learning_rates(&optimizers);
+        run.cx.progress.epoch += 1;
+        run.cx.progress.batch_in_epoch = 0;
+        run.cx.progress.epoch_finished = false;
+        if fast_dev.is_some() {
+            break 'epochs;
+        }
+    }
+
+    // ----- wrap-up ------------------------------------------------------------------------
+    run.callbacks(|c, cx| c.on_train_end(cx))?;
+    module.on_train_end(&mut run.cx)?;
+    run.callbacks(|c, cx| c.on_fit_end(cx))?;
+    module.on_fit_end(&mut run.cx)?;
+    run.callbacks(|c, cx| c.teardown(Stage::Fit, cx))?;
+    module.teardown(Stage::Fit, &mut run.cx)?;
+    datamodule.teardown(Stage::Fit)?;
+    Ok(module)
+}
+
+/// One training batch under automatic optimization; returns the module and the batch's loss.
+fn automatic_step<M: LightningModule>(
+    run: &mut Run,
+    mut module: M,
+    batch: &M::Batch,
+    batch_idx: usize,
+    optimizers: &mut [LightningOptimizer],
+    accumulate: usize,
+    last_of_epoch: bool,
+) -> Result<(M, f64)> {
+    let epoch = run.cx.progress.epoch;
+    let optimizer = &mut optimizers[0];
+    let loss = module.training_step(batch, batch_idx, &mut run.cx)?;
+    let loss_value = loss.clone().into_scalar::<f32>() as f64;
+    check_finite(run, loss_value, batch_idx)?;
+    if batch_idx % accumulate == 0 {
+        run.callbacks(|c, cx| c.on_before_zero_grad(cx))?;
+        module.on_before_zero_grad(&mut run.cx)?;
+        module.optimizer_zero_grad(epoch, batch_idx, optimizer)?;
+    }
+    // Lightning divides the loss so that accumulated gradients are a mean, not a sum.
+    let loss = if accumulate > 1 { loss.div_scalar(accumulate as f32) } else { loss };
+    run.callbacks(|c, cx| c.on_before_backward(loss_value, cx))?;
+    module.on_before_backward(&loss, &mut run.cx)?;
+    optimizer.backward(&module, &loss);
+    run.callbacks(|c, cx| c.on_after_backward(cx))?;
+    module.on_after_backward(&mut run.cx)?;
+
+    if (batch_idx + 1) % accumulate == 0 || last_of_epoch {
+        run.callbacks(|c, cx| c.on_before_optimizer_step(cx))?;
+        module.on_before_optimizer_step(optimizer, &mut run.cx)?;
+        if run.cfg.track_grad_norm > 0.0 {
+            let p = run.cfg.track_grad_norm;
+            let (per_param, total) = optimizer.grad_norms(&module, p);
+            let opts = crate::metrics::LogOptions::default().on_step(true).on_epoch(false);
+            for (name, norm) in per_param {
+                run.cx.log_with(&format!("grad_{p}_norm/{name}"), norm, opts.clone());
+            }
+            run.cx.log_with(&format!("grad_{p}_norm_total"), total, opts);
+        }
+        module.configure_gradient_clipping(optimizer, run.cfg.gradient_clip_val, run.cfg.gradient_clip_algorithm)?;
+        module = module.optimizer_step(epoch, batch_idx, optimizer)?;
+        run.cx.progress.global_step += 1;
+        let step = run.cx.progress.global_step;
+        if let Some(scheduler) = optimizer.scheduler.as_mut() {
+            let due = match (scheduler.interval, &scheduler.schedule) {
+                (Interval::Step, _) => step % scheduler.frequency == 0,
+                // Epoch schedules step right after the epoch's last optimizer step, as in
+                // Lightning; plateau schedules wait for the epoch's validation metrics.
+                (Interval::Epoch, Schedule::Burn { .. }) => last_of_epoch && (epoch + 1) % scheduler.frequency == 0,
+                (Interval::Epoch, Schedule::Plateau(_)) => false,
+            };
+            if due {
+                let metric = scheduler.monitor.as_ref().and_then(|m| run.cx.metrics.callback_metrics.get(m).copied());
+                module.lr_scheduler_step(scheduler, metric)?;
+            }
+        }
+    }
+    Ok((module, loss_value))
+}
+
+fn check_finite(run: &Run, loss: f64, batch_idx: usize) -> Result<()> {
+    if run.cfg.terminate_on_nan && !loss.is_finite() {
+        bail!(
+            "training_step returned a non-finite loss ({loss}) at epoch {}, batch {batch_idx}, global step {} (terminate_on_nan is on)",
+            run.cx.progress.epoch,
+            run.cx.progress.global_step
+        );
+    }
+    Ok(())
+}
+
+/// Training batches between two validations within an epoch.
+fn val_interval(cfg: &super::TrainerConfig, num_batches: usize) -> usize {
+    match cfg.val_check_interval {
+        super::Limit::Batches(n) => n.max(1),
+        super::Limit::Fraction(f) => ((num_batches as f64 * f) as usize).max(1),
+    }
+}
+
+/// Restores optimizer, scheduler, loop and metric state from a checkpoint.
+fn restore_training_state(run: &mut Run, optimizers: &mut [LightningOptimizer], ck: &Checkpoint, path: &Path) -> Result<()> {
+    for (i, opt) in optimizers.iter_mut().enumerate() {
+        let bytes = ck.sections.get(&format!("optimizer.{i}")).with_context(|| format!("checkpoint {} has no state for optimizer {i}", path.display()))?;
+        opt.load_state_bytes(bytes).with_context(|| format!("checkpoint {}", path.display()))?;
+        if let Some(s) = opt.scheduler.as_mut() {
+            let bytes = ck.sections.get(&format!("scheduler.{i}")).with_context(|| format!("checkpoint {} has no state for the scheduler of optimizer {i}", path.display()))?;
+            s.load_bytes(bytes).with_context(|| format!("checkpoint {}", path.display()))?;
+        }
+    }
+    run.cx.progress = ck.state.progress.clone();
+    if !ck.state.metrics.is_null() {
+        run.cx.metrics = serde_json::from_value::<MetricStore>(ck.state.metrics.clone()).with_context(|| format!("checkpoint {}: metric state", path.display()))?;
+    }
+    if run.seed.is_none() {
+        run.seed = ck.state.seed;
+    }
+    Ok(())
+}
+
+/// Parameter counts per top-level submodule.
+fn summarize<M: Module>(module: &M) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for (path, shape) in parameter_shapes(module) {
+        let top = path.split('.').next().unwrap_or("").to_string();
+        let n: usize = shape.iter().product();
+        match out.iter_mut().find(|(name, _)| *name == top) {
+            Some((_, count)) => *count += n,
+            None => out.push((top, n)),
+        }
+    }
+    out
+}

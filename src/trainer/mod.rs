@@ -1,0 +1,371 @@
+//! The [`Trainer`]: runs a [`LightningModule`] on a [`LightningDataModule`] through `fit`,
+//! `validate`, `test` and `predict`.
+//!
+//! The x-axis of every logged metric is `global_step`, the number of optimizer steps taken
+//! (with `accumulate_grad_batches = k` it advances once every k batches).
+
+mod config;
+mod evaluation_loop;
+mod fit_loop;
+mod predict_loop;
+mod progress;
+mod run;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use serde_json::Value;
+
+pub use config::{Accelerator, FastDevRun, Limit, Precision, TrainerConfig, parse_duration};
+pub use progress::{Progress, RunningStage, Stage};
+
+use crate::callbacks::{Callback, ModelCheckpoint, ModelSummary, ProgressBar};
+use crate::checkpoint::Checkpoint;
+use crate::context::HookContext;
+use crate::datamodule::LightningDataModule;
+use crate::loggers::{CsvLogger, Logger, TensorBoardLogger, next_version_dir};
+use crate::module::LightningModule;
+use evaluation_loop::{EvalKind, run_evaluation};
+use run::Run;
+
+/// Lightning's Trainer. Build it from a [`TrainerConfig`], add callbacks, call `fit`.
+///
+/// ```no_run
+/// # use burn_lightning::{Trainer, TrainerConfig};
+/// let mut config = TrainerConfig::default();
+/// config.max_epochs = Some(3);
+/// let trainer = Trainer::new(config).seed(42);
+/// ```
+pub struct Trainer {
+    config: TrainerConfig,
+    callbacks: Vec<Box<dyn Callback>>,
+    extra_loggers: Vec<Box<dyn Logger>>,
+    seed: Option<u64>,
+    hparams: Value,
+    log_dir: Option<PathBuf>,
+    callback_metrics: BTreeMap<String, f64>,
+    last_checkpoint: Option<PathBuf>,
+    best_checkpoint: Option<PathBuf>,
+    progress: Progress,
+}
+
+impl Trainer {
+    /// A Trainer with these options (deprecated keys are migrated with a notice on stderr).
+    pub fn new(mut config: TrainerConfig) -> Self {
+        for notice in config.migrate_deprecated() {
+            eprintln!("notice: {notice}");
+        }
+        Self {
+            config,
+            callbacks: Vec::new(),
+            extra_loggers: Vec::new(),
+            seed: None,
+            hparams: Value::Null,
+            log_dir: None,
+            callback_metrics: BTreeMap::new(),
+            last_checkpoint: None,
+            best_checkpoint: None,
+            progress: Progress::default(),
+        }
+    }
+
+    /// Seeds sampler order and the backend RNG (Lightning's `seed_everything`).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+    /// Adds a callback.
+    pub fn callback(mut self, callback: impl Callback + 'static) -> Self {
+        self.callbacks.push(Box::new(callback));
+        self
+    }
+    /// Adds a boxed callback.
+    pub fn add_callback(&mut self, callback: Box<dyn Callback>) {
+        self.callbacks.push(callback);
+    }
+    /// Adds a logger beside the default TensorBoard and CSV loggers.
+    pub fn logger(mut self, logger: impl Logger + 'static) -> Self {
+        self.extra_loggers.push(Box::new(logger));
+        self
+    }
+    /// The resolved configuration to save as `hparams.yaml` and in checkpoints.
+    pub fn hparams(mut self, hparams: Value) -> Self {
+        self.hparams = hparams;
+        self
+    }
+    /// The options.
+    pub fn config(&self) -> &TrainerConfig {
+        &self.config
+    }
+    /// The run directory of the last call (`<root>/lightning_logs/version_N`).
+    pub fn log_dir(&self) -> Option<&Path> {
+        self.log_dir.as_deref()
+    }
+    /// Latest value of every logged key after the last call.
+    pub fn callback_metrics(&self) -> &BTreeMap<String, f64> {
+        &self.callback_metrics
+    }
+    /// The checkpoint written last.
+    pub fn last_checkpoint_path(&self) -> Option<&Path> {
+        self.last_checkpoint.as_deref()
+    }
+    /// The best checkpoint according to `ModelCheckpoint`.
+    pub fn best_checkpoint_path(&self) -> Option<&Path> {
+        self.best_checkpoint.as_deref()
+    }
+    /// Loop counters at the end of the last `fit`.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    fn start_run(&mut self, module_callbacks: Vec<Box<dyn Callback>>, stage: Stage) -> Result<Run> {
+        self.config.validate()?;
+        let mut device = self.config.device()?;
+        self.config.precision.configure(&mut device)?;
+        let device = if stage == Stage::Fit { device.autodiff() } else { device };
+        let mut cx = HookContext::new(device);
+        let fast = self.config.fast_dev_run.batches().is_some();
+        let mut callbacks: Vec<Box<dyn Callback>> = std::mem::take(&mut self.callbacks);
+        callbacks.extend(module_callbacks);
+        let mut loggers: Vec<Box<dyn Logger>> = std::mem::take(&mut self.extra_loggers);
+        if self.config.logger && !fast {
+            let dir = next_version_dir(&self.config.default_root_dir, "lightning_logs")?;
+            loggers.push(Box::new(TensorBoardLogger::new(&dir)?));
+            loggers.push(Box::new(CsvLogger::new(&dir)));
+            if !self.hparams.is_null() {
+                let yaml = serde_saphyr::to_string(&self.hparams).context("serialising hparams")?;
+                std::fs::write(dir.join("hparams.yaml"), yaml).with_context(|| format!("cannot write {}", dir.join("hparams.yaml").display()))?;
+            }
+            cx.log_dir = Some(dir);
+        }
+        self.log_dir = cx.log_dir.clone();
+        cx.min_epochs = self.config.min_epochs.unwrap_or(0);
+        cx.min_steps = self.config.min_steps.unwrap_or(0);
+        if stage == Stage::Fit {
+            let has_checkpoint = callbacks.iter().any(|c| c.state_key().starts_with("ModelCheckpoint"));
+            if self.config.enable_checkpointing && !has_checkpoint && !fast {
+                let dir = cx.log_dir.clone().unwrap_or_else(|| self.config.default_root_dir.clone()).join("checkpoints");
+                callbacks.push(Box::new(ModelCheckpoint::new(dir)));
+            }
+            if self.config.enable_model_summary && !callbacks.iter().any(|c| c.state_key() == "ModelSummary") {
+                callbacks.push(Box::new(ModelSummary::default()));
+            }
+        }
+        if self.config.enable_progress_bar && !callbacks.iter().any(|c| c.state_key() == "ProgressBar") {
+            callbacks.push(Box::new(ProgressBar::default()));
+        }
+        let mut keys: Vec<String> = callbacks.iter().map(|c| c.state_key()).collect();
+        keys.sort();
+        if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
+            bail!("two callbacks share the state key `{}`; give one of them a distinct name", w[0]);
+        }
+        if let Some(dir) = &cx.log_dir {
+            for cb in callbacks.iter_mut() {
+                cb.set_log_dir(dir);
+            }
+        }
+        for logger in loggers.iter_mut() {
+            if !self.hparams.is_null() {
+                logger.log_hyperparams(&self.hparams)?;
+            }
+        }
+        Ok(Run { cfg: self.config.clone(), callbacks, loggers, cx, seed: self.seed, hparams: self.hparams.clone(), steps_since_flush: 0 })
+    }
+
+    fn finish_run(&mut self, mut run: Run, result: Result<()>) -> Result<()> {
+        self.callback_metrics = run.cx.metrics.callback_metrics.clone();
+        self.last_checkpoint = run.cx.last_checkpoint_path.clone();
+        self.best_checkpoint = run.cx.best_checkpoint_path.clone();
+        self.progress = run.cx.progress.clone();
+        match result {
+            Ok(()) => {
+                for logger in run.loggers.iter_mut() {
+                    logger.finalize("success")?;
+                }
+                // Callbacks come back so a second call (e.g. test after fit) sees their state.
+                self.callbacks = run.callbacks;
+                Ok(())
+            }
+            Err(e) => Err(run.fail(e)),
+        }
+    }
+
+    /// Resolves `last`, `best` or a path to an existing checkpoint file.
+    pub fn resolve_checkpoint(&self, ckpt_path: &str) -> Result<PathBuf> {
+        let root = &self.config.default_root_dir;
+        let path = match ckpt_path {
+            "last" => self.last_checkpoint.clone().or_else(|| newest_checkpoint(root, "last.ckpt")).with_context(|| format!("ckpt_path=last: no last.ckpt under {}/lightning_logs/*/checkpoints", root.display()))?,
+            "best" => match &self.best_checkpoint {
+                Some(p) => p.clone(),
+                None => {
+                    let last = newest_checkpoint(root, "last.ckpt").with_context(|| format!("ckpt_path=best: no checkpoint under {}/lightning_logs/*/checkpoints to find the best one from", root.display()))?;
+                    let ck = Checkpoint::load(&last)?;
+                    let best = ck.state.callbacks.iter().find(|(k, _)| k.starts_with("ModelCheckpoint")).and_then(|(_, v)| v.get("best_model_path")).and_then(Value::as_str).filter(|s| !s.is_empty());
+                    PathBuf::from(best.with_context(|| format!("ckpt_path=best: {} records no best model (was a metric monitored?)", last.display()))?)
+                }
+            },
+            other => PathBuf::from(other),
+        };
+        if !path.is_file() {
+            bail!("checkpoint {} does not exist", path.display());
+        }
+        Ok(path)
+    }
+
+    /// Trains `module` on `datamodule`, resuming from `ckpt_path` (`None`, a path, `last` or `best`).
+    pub fn fit<M, D>(&mut self, mut module: M, datamodule: &mut D, ckpt_path: Option<&str>) -> Result<M>
+    where
+        M: LightningModule,
+        D: LightningDataModule<Batch = M::Batch>,
+    {
+        let checkpoint = match ckpt_path {
+            Some(p) => {
+                let path = self.resolve_checkpoint(p)?;
+                let ck = Checkpoint::load(&path)?;
+                Some((path, ck))
+            }
+            None => None,
+        };
+        let module_callbacks = module.configure_callbacks();
+        let mut run = self.start_run(module_callbacks, Stage::Fit)?;
+        let mut trained = None;
+        let result = fit_loop::fit(&mut run, module, datamodule, checkpoint.as_ref().map(|(p, c)| (p.as_path(), c.clone()))).map(|m| {
+            trained = Some(m);
+        });
+        self.finish_run(run, result)?;
+        Ok(trained.expect("fit succeeded"))
+    }
+
+    fn evaluate<M, D>(&mut self, module: M, datamodule: &mut D, ckpt_path: Option<&str>, stage: Stage) -> Result<(M, BTreeMap<String, f64>)>
+    where
+        M: LightningModule,
+        D: LightningDataModule<Batch = M::Batch>,
+    {
+        let mut module = module;
+        let module_callbacks = module.configure_callbacks();
+        let mut run = self.start_run(module_callbacks, stage)?;
+        let config = self.config.clone();
+        let ckpt = match ckpt_path {
+            Some(p) => Some(self.resolve_checkpoint(p)?),
+            None => None,
+        };
+        let mut out = None;
+        let result = (|| -> Result<()> {
+            datamodule.prepare_data()?;
+            module.prepare_data()?;
+            datamodule.setup(stage)?;
+            run.callbacks(|c, cx| c.setup(stage, cx))?;
+            module.setup(stage, &mut run.cx)?;
+            if let Some(path) = &ckpt {
+                let ck = Checkpoint::load(path)?;
+                module.on_load_checkpoint(&ck.state)?;
+                run.callbacks(|c, cx| c.on_load_checkpoint(&ck.state, cx))?;
+                module.configure_model(&mut run.cx)?;
+                module = ck.load_module(module.fork(&run.cx.device), path)?;
+                run.cx.progress = ck.state.progress.clone();
+            } else {
+                module.configure_model(&mut run.cx)?;
+                module = module.fork(&run.cx.device);
+            }
+            let fast = config.fast_dev_run.batches();
+            let (loader, limit, kind) = match stage {
+                Stage::Test => {
+                    let loader = datamodule.test_dataloader()?;
+                    let limit = fast.unwrap_or_else(|| config.limit_test_batches.apply(loader.num_batches()));
+                    (loader, limit, EvalKind::Test)
+                }
+                _ => {
+                    let loader = datamodule.val_dataloader()?.context("validate: this datamodule has no val_dataloader")?;
+                    let limit = fast.unwrap_or_else(|| config.limit_val_batches.apply(loader.num_batches()));
+                    (loader, limit, EvalKind::Validation { in_fit: false })
+                }
+            };
+            if loader.num_batches() == 0 {
+                bail!("the {stage} dataloader yields no batches ({} examples)", loader.dataset_len());
+            }
+            let evaluated = run_evaluation(&mut run, module.clone(), &loader, limit, kind)?;
+            run.callbacks(|c, cx| c.teardown(stage, cx))?;
+            let mut evaluated = evaluated;
+            evaluated.teardown(stage, &mut run.cx)?;
+            datamodule.teardown(stage)?;
+            out = Some(evaluated);
+            Ok(())
+        })();
+        self.finish_run(run, result)?;
+        Ok((out.expect("evaluation succeeded"), self.callback_metrics.clone()))
+    }
+
+    /// Runs the validation loop once; returns the module (in eval mode) and the metrics.
+    pub fn validate<M, D>(&mut self, module: M, datamodule: &mut D, ckpt_path: Option<&str>) -> Result<BTreeMap<String, f64>>
+    where
+        M: LightningModule,
+        D: LightningDataModule<Batch = M::Batch>,
+    {
+        self.evaluate(module, datamodule, ckpt_path, Stage::Validate).map(|(_, m)| m)
+    }
+
+    /// Runs the test loop once; returns the metrics logged.
+    pub fn test<M, D>(&mut self, module: M, datamodule: &mut D, ckpt_path: Option<&str>) -> Result<BTreeMap<String, f64>>
+    where
+        M: LightningModule,
+        D: LightningDataModule<Batch = M::Batch>,
+    {
+        self.evaluate(module, datamodule, ckpt_path, Stage::Test).map(|(_, m)| m)
+    }
+
+    /// Runs `predict_step` over the predict dataloader; returns one tensor per batch.
+    pub fn predict<M, D>(&mut self, mut module: M, datamodule: &mut D, ckpt_path: Option<&str>) -> Result<Vec<Tensor<2>>>
+    where
+        M: LightningModule,
+        D: LightningDataModule<Batch = M::Batch>,
+    {
+        let module_callbacks = module.configure_callbacks();
+        let ckpt = match ckpt_path {
+            Some(p) => Some(self.resolve_checkpoint(p)?),
+            None => None,
+        };
+        let mut run = self.start_run(module_callbacks, Stage::Predict)?;
+        let config = self.config.clone();
+        let mut out = Vec::new();
+        let result = (|| -> Result<()> {
+            datamodule.prepare_data()?;
+            module.prepare_data()?;
+            datamodule.setup(Stage::Predict)?;
+            run.callbacks(|c, cx| c.setup(Stage::Predict, cx))?;
+            module.setup(Stage::Predict, &mut run.cx)?;
+            if let Some(path) = &ckpt {
+                let ck = Checkpoint::load(path)?;
+                module.on_load_checkpoint(&ck.state)?;
+                run.callbacks(|c, cx| c.on_load_checkpoint(&ck.state, cx))?;
+            }
+            module.configure_model(&mut run.cx)?;
+            module = module.fork(&run.cx.device);
+            if let Some(path) = &ckpt {
+                module = Checkpoint::load(path)?.load_module(module, path)?;
+            }
+            module = module.valid();
+            let loader = datamodule.predict_dataloader()?;
+            let limit = config.fast_dev_run.batches().unwrap_or_else(|| config.limit_predict_batches.apply(loader.num_batches()));
+            out = predict_loop::run_predict(&mut run, &mut module, &loader, limit)?;
+            run.callbacks(|c, cx| c.teardown(Stage::Predict, cx))?;
+            module.teardown(Stage::Predict, &mut run.cx)?;
+            datamodule.teardown(Stage::Predict)?;
+            Ok(())
+        })();
+        self.finish_run(run, result)?;
+        Ok(out)
+    }
+}
+
+/// The most recently modified `name` under `<root>/lightning_logs/*/checkpoints/`.
+fn newest_checkpoint(root: &Path, name: &str) -> Option<PathBuf> {
+    let logs = root.join("lightning_logs");
+    std::fs::read_dir(logs)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("checkpoints").join(name))
+        .filter(|p| p.is_file())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+}

@@ -1,0 +1,143 @@
+//! State shared by the loops of one `fit`/`validate`/`test`/`predict` call: callbacks, loggers,
+//! the hook context, and checkpoint writing.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::callbacks::Callback;
+use crate::checkpoint::Checkpoint;
+use crate::context::HookContext;
+use crate::datamodule::LightningDataModule;
+use crate::loggers::Logger;
+use crate::module::LightningModule;
+use crate::optim::LightningOptimizer;
+
+use super::TrainerConfig;
+
+pub(crate) struct Run {
+    pub cfg: TrainerConfig,
+    pub callbacks: Vec<Box<dyn Callback>>,
+    pub loggers: Vec<Box<dyn Logger>>,
+    pub cx: HookContext,
+    pub seed: Option<u64>,
+    pub hparams: Value,
+    pub steps_since_flush: usize,
+}
+
+impl Run {
+    /// Calls `f` on every callback (in order), then returns; the module's hook follows.
+    pub fn callbacks(&mut self, mut f: impl FnMut(&mut dyn Callback, &mut HookContext) -> Result<()>) -> Result<()> {
+        for cb in self.callbacks.iter_mut() {
+            f(cb.as_mut(), &mut self.cx)?;
+        }
+        Ok(())
+    }
+
+    /// Like [`callbacks`](Self::callbacks) but only for monitoring (or only non-monitoring)
+    /// callbacks: Lightning runs `ModelCheckpoint`/`EarlyStopping` after the module's hook.
+    pub fn callbacks_where(&mut self, monitoring: bool, mut f: impl FnMut(&mut dyn Callback, &mut HookContext) -> Result<()>) -> Result<()> {
+        for cb in self.callbacks.iter_mut().filter(|c| c.is_monitoring() == monitoring) {
+            f(cb.as_mut(), &mut self.cx)?;
+        }
+        Ok(())
+    }
+
+    /// Writes pending metrics, text and histograms at the current global step.
+    pub fn write_logs(&mut self) -> Result<()> {
+        let step = self.cx.progress.global_step;
+        let mut metrics = self.cx.metrics.take_pending();
+        let texts = std::mem::take(&mut self.cx.metrics.pending_text);
+        let histograms = std::mem::take(&mut self.cx.metrics.pending_histograms);
+        if metrics.is_empty() && texts.is_empty() && histograms.is_empty() {
+            return Ok(());
+        }
+        if !metrics.is_empty() {
+            metrics.insert("epoch".into(), self.cx.progress.epoch as f64);
+        }
+        for logger in self.loggers.iter_mut() {
+            logger.log_metrics(&metrics, step)?;
+            for (tag, text) in &texts {
+                logger.log_text(tag, text, step)?;
+            }
+            for (tag, values) in &histograms {
+                logger.log_histogram(tag, values, step)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn flush_logs(&mut self) -> Result<()> {
+        self.steps_since_flush = 0;
+        for logger in self.loggers.iter_mut() {
+            logger.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn refresh_learning_rates(&mut self, optimizers: &[LightningOptimizer]) {
+        self.cx.learning_rates = optimizers.iter().map(|o| (o.name.clone(), o.lr())).collect();
+    }
+
+    /// Writes a checkpoint of everything: Lightning's order is callbacks' `state_dict`, their
+    /// `on_save_checkpoint`, then the module's `on_save_checkpoint`.
+    pub fn save_checkpoint<M: LightningModule, D: LightningDataModule>(
+        &mut self,
+        path: &Path,
+        module: &mut M,
+        optimizers: &[LightningOptimizer],
+        datamodule: &D,
+    ) -> Result<()> {
+        let mut ck = Checkpoint::default();
+        ck.state.progress = self.cx.progress.clone();
+        ck.state.seed = self.seed;
+        ck.state.hparams = self.hparams.clone();
+        for cb in self.callbacks.iter() {
+            ck.state.callbacks.insert(cb.state_key(), cb.state_dict());
+        }
+        for cb in self.callbacks.iter_mut() {
+            cb.on_save_checkpoint(&mut ck.state, &mut self.cx)?;
+        }
+        module.on_save_checkpoint(&mut ck.state)?;
+        ck.state.datamodule = datamodule.state_dict();
+        ck.state.metrics = serde_json::to_value(&self.cx.metrics)?;
+        ck.put_module(module)?;
+        for (i, opt) in optimizers.iter().enumerate() {
+            ck.sections.insert(format!("optimizer.{i}"), opt.state_bytes()?);
+            if let Some(s) = &opt.scheduler {
+                ck.sections.insert(format!("scheduler.{i}"), s.to_bytes()?);
+            }
+        }
+        ck.save(path).with_context(|| format!("saving checkpoint {}", path.display()))?;
+        self.cx.last_checkpoint_path = Some(path.to_path_buf());
+        Ok(())
+    }
+
+    /// Carries out the checkpoints callbacks asked for during the last hook.
+    pub fn process_checkpoint_requests<M: LightningModule, D: LightningDataModule>(
+        &mut self,
+        module: &mut M,
+        optimizers: &[LightningOptimizer],
+        datamodule: &D,
+    ) -> Result<()> {
+        for request in std::mem::take(&mut self.cx.checkpoint_requests) {
+            self.save_checkpoint(&request.path, module, optimizers, datamodule)?;
+            for old in request.then_remove.iter().filter(|p| **p != request.path) {
+                let _ = std::fs::remove_file(old);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `on_exception` on every callback, then hands the error back.
+    pub fn fail(&mut self, error: anyhow::Error) -> anyhow::Error {
+        for cb in self.callbacks.iter_mut() {
+            let _ = cb.on_exception(&error, &mut self.cx);
+        }
+        for logger in self.loggers.iter_mut() {
+            let _ = logger.finalize("failed");
+        }
+        error
+    }
+}

@@ -1,1 +1,143 @@
-pub fn placeholder() {}
+//! YAML configs in the seed's layout (`seed`, `root_dir`, `dataset`, `model`, `optimizer`,
+//! `scheduler`, `trainer`), dotted overrides, and error messages that point at the line.
+
+mod cli;
+mod error;
+mod overrides;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use cli::{Cli, Command};
+pub use error::{edit_distance, key_path_at_line, nearest};
+pub use overrides::apply_override;
+
+use crate::optim::{OptimizerConfig, SchedulerConfig};
+use crate::trainer::{Trainer, TrainerConfig};
+
+/// `name` + `params`, the seed's way of choosing a dataset or a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Named<P> {
+    /// Registered name (e.g. `nyt`, `etm`).
+    pub name: String,
+    /// Its parameters.
+    pub params: P,
+}
+
+/// A whole experiment: what the seed's `config.yaml` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig<M, D> {
+    /// Seed for sampler order, initialisation and the backend RNG.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Root folder for logs and checkpoints (the Trainer's `default_root_dir`).
+    #[serde(default)]
+    pub root_dir: Option<PathBuf>,
+    /// Which data and how to load it.
+    pub dataset: Named<D>,
+    /// Which model and its sizes.
+    pub model: Named<M>,
+    /// The optimizer.
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    /// The learning-rate scheduler (none: constant).
+    #[serde(default)]
+    pub scheduler: Option<SchedulerConfig>,
+    /// Trainer options.
+    #[serde(default)]
+    pub trainer: TrainerConfig,
+}
+
+/// Keys Lightning removed; present in a config they get a one-line notice.
+const DEPRECATED_TRAINER_KEYS: [&str; 4] = ["gpus", "auto_select_gpus", "progress_bar_refresh_rate", "automatic_optimization"];
+
+/// Parses `text` (from `source`) into `T`, with overrides applied; errors name the file, line,
+/// key, what was expected, and the nearest valid key.
+pub fn parse_config<T: DeserializeOwned>(text: &str, source: &Path, overrides: &[(String, String)]) -> Result<(T, Value)> {
+    let name = source.display();
+    // First pass on the text itself: serde-saphyr errors carry line and column.
+    if let Err(e) = serde_saphyr::from_str::<T>(text) {
+        let message = e.to_string();
+        let line = error::line_of(&message);
+        let key = line.and_then(|l| key_path_at_line(text, l));
+        let mut out = format!("{name}");
+        if let Some(l) = line {
+            out.push_str(&format!(":{l}"));
+        }
+        if let Some(k) = &key {
+            out.push_str(&format!(": key `{k}`"));
+        }
+        let first = message.lines().next().unwrap_or(&message).trim_start_matches("error: ");
+        out.push_str(&format!(": {first}"));
+        if let Some(s) = error::suggestion(&message) {
+            out.push_str(&format!("; {s}"));
+        }
+        out.push_str(&format!("\n{}", message.lines().skip(1).collect::<Vec<_>>().join("\n")));
+        return Err(anyhow!(out));
+    }
+    let mut value: Value = serde_saphyr::from_str(text).with_context(|| format!("{name}: not valid YAML"))?;
+    for (key, raw) in overrides {
+        apply_override(&mut value, key, raw).with_context(|| format!("applying override --{key}={raw}"))?;
+    }
+    let typed: T = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let mut msg = format!("{name} with overrides: key `{path}`: {inner}");
+        if let Some(s) = error::suggestion(&inner) {
+            msg.push_str(&format!("; {s}"));
+        }
+        anyhow!(msg)
+    })?;
+    Ok((typed, value))
+}
+
+impl<M: DeserializeOwned + Serialize, D: DeserializeOwned + Serialize> ExperimentConfig<M, D> {
+    /// Reads `path`, applies `overrides`, migrates deprecated keys, checks ranges.
+    pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let (mut config, value): (Self, Value) = parse_config(&text, path, overrides)?;
+        if let Some(trainer) = value.get("trainer").and_then(Value::as_object) {
+            for key in DEPRECATED_TRAINER_KEYS.iter().filter(|k| trainer.contains_key(**k)) {
+                if config.trainer.gpus.is_none() && *key == "gpus" {
+                    eprintln!("notice: {}: trainer.gpus is deprecated (removed in Lightning 2.0): use trainer.accelerator and trainer.devices", path.display());
+                }
+                if config.trainer.auto_select_gpus.is_none() && *key == "auto_select_gpus" {
+                    eprintln!("notice: {}: trainer.auto_select_gpus is deprecated (removed in Lightning 2.0): trainer.devices: auto selects devices", path.display());
+                }
+            }
+        }
+        for notice in config.trainer.migrate_deprecated() {
+            eprintln!("notice: {}: {notice}", path.display());
+        }
+        if let Some(root) = &config.root_dir {
+            config.trainer.default_root_dir = root.clone();
+        }
+        config.trainer.validate().with_context(|| format!("{}: invalid trainer settings", path.display()))?;
+        Ok(config)
+    }
+
+    /// The resolved config as JSON (saved as `hparams.yaml` and in checkpoints).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The resolved config as YAML (what `--print-config` prints).
+    pub fn to_yaml(&self) -> Result<String> {
+        serde_saphyr::to_string(self).context("serialising the config")
+    }
+
+    /// A Trainer with these trainer options, seed and hparams.
+    pub fn trainer(&self) -> Trainer {
+        let mut trainer = Trainer::new(self.trainer.clone()).hparams(self.to_value());
+        if let Some(seed) = self.seed {
+            trainer = trainer.seed(seed);
+        }
+        trainer
+    }
+}

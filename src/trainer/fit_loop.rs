@@ -91,21 +91,23 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
     let fast_dev = run.cfg.fast_dev_run.batches();
     let overfit = run.cfg.overfit_batches;
     let overfitting = !matches!(overfit, super::Limit::Fraction(f) if f == 0.0) && !matches!(overfit, super::Limit::Batches(0));
-    let mut val_loader = if overfitting { None } else { datamodule.val_dataloader()? };
     let val_limit = |loader: &DataLoader<M::Batch>, cfg: &super::TrainerConfig| fast_dev.unwrap_or_else(|| cfg.limit_val_batches.apply(loader.num_batches()));
-    let sanity_steps = if fast_dev.is_some() { 0 } else { run.cfg.num_sanity_val_steps };
-    if let Some(loader) = &val_loader
-        && sanity_steps != 0
-        && checkpoint.is_none()
-    {
-        let limit = val_limit(loader, &run.cfg);
-        let n = if sanity_steps < 0 { limit } else { limit.min(sanity_steps as usize) };
-        if n > 0 {
-            run.cx.stage = RunningStage::SanityChecking;
-            run.callbacks(|c, cx| c.on_sanity_check_start(cx))?;
-            module = run_evaluation(run, module, loader, n, EvalKind::Sanity)?;
-            run.callbacks(|c, cx| c.on_sanity_check_end(cx))?;
+    let sanity_steps = if fast_dev.is_some() || overfitting || checkpoint.is_some() { 0 } else { run.cfg.num_sanity_val_steps };
+    let mut val_loader = None;
+    if sanity_steps != 0 {
+        run.cx.stage = RunningStage::SanityChecking;
+        run.callbacks(|c, cx| c.on_sanity_check_start(cx))?;
+        val_loader = datamodule.val_dataloader()?;
+        if let Some(loader) = &val_loader {
+            let limit = val_limit(loader, &run.cfg);
+            let n = if sanity_steps < 0 { limit } else { limit.min(sanity_steps as usize) };
+            if n > 0 {
+                module = run_evaluation(run, module, loader, n, EvalKind::Sanity)?;
+            }
         }
+        run.callbacks(|c, cx| c.on_sanity_check_end(cx))?;
+    } else if !overfitting {
+        val_loader = datamodule.val_dataloader()?;
     }
 
     // ----- training -----------------------------------------------------------------------

@@ -1,0 +1,49 @@
+//! Helpers shared by the integration tests. The README's example module is the test model.
+#![allow(dead_code)]
+
+#[path = "../../examples/mlp.rs"]
+pub mod mlp;
+
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn_lightning::TrainerConfig;
+use burn_lightning::trainer::Accelerator;
+
+/// Quiet CPU trainer options rooted at `dir`.
+pub fn quiet_config(dir: &Path) -> TrainerConfig {
+    let mut c = TrainerConfig::default();
+    c.accelerator = Accelerator::Cpu;
+    c.default_root_dir = dir.to_path_buf();
+    c.enable_progress_bar = false;
+    c.enable_model_summary = false;
+    c
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bl-{name}-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Values(Vec<f32>);
+impl ModuleVisitor for Values {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.extend(param.val().into_data().convert::<f32>().to_vec::<f32>().unwrap());
+    }
+}
+
+/// Every float parameter value of `module`, in visit order (ids excluded).
+pub fn parameter_values<M: Module>(module: &M) -> Vec<f32> {
+    let mut v = Values(Vec::new());
+    module.visit(&mut v);
+    v.0
+}
+
+/// An MLP initialised identically in every process.
+pub fn seeded_mlp(width: usize) -> mlp::Mlp {
+    Device::flex().seed(1234);
+    mlp::Mlp::new(width)
+}

@@ -62,7 +62,8 @@ const DEPRECATED_TRAINER_KEYS: [&str; 4] = ["gpus", "auto_select_gpus", "progres
 pub fn parse_config<T: DeserializeOwned>(text: &str, source: &Path, overrides: &[(String, String)]) -> Result<(T, Value)> {
     let name = source.display();
     // First pass on the text itself: serde-saphyr errors carry line and column.
-    if let Err(e) = serde_saphyr::from_str::<T>(text) {
+    let typed_from_text = serde_saphyr::from_str::<T>(text);
+    if let Err(e) = &typed_from_text {
         let message = e.to_string();
         let line = error::line_of(&message);
         let key = line.and_then(|l| key_path_at_line(text, l));
@@ -82,6 +83,11 @@ pub fn parse_config<T: DeserializeOwned>(text: &str, source: &Path, overrides: &
         return Err(anyhow!(out));
     }
     let mut value: Value = serde_saphyr::from_str(text).with_context(|| format!("{name}: not valid YAML"))?;
+    if overrides.is_empty() {
+        // The typed parse is authoritative: untyped YAML reads scalars such as `y` or `on` as
+        // booleans, which a string field must not see.
+        return Ok((typed_from_text.expect("checked above"), value));
+    }
     for (key, raw) in overrides {
         apply_override(&mut value, key, raw).with_context(|| format!("applying override --{key}={raw}"))?;
     }

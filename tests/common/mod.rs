@@ -29,9 +29,10 @@ pub fn temp_dir(name: &str) -> PathBuf {
 }
 
 struct Values(Vec<f32>);
+#[allow(deprecated)]
 impl ModuleVisitor for Values {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.extend(param.val().into_data().convert::<f32>().to_vec::<f32>().unwrap());
+        self.0.extend(param.val().into_data().convert::<f32>().to_vec::<f32>().expect("f32 data"));
     }
 }
 

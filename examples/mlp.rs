@@ -7,7 +7,9 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use burn_lightning::data::DataLoader;
 use burn_lightning::optim::Optimizers;
-use burn_lightning::{HookContext, LightningDataModule, LightningModule, LogOptions, Trainer, TrainerConfig};
+use burn_lightning::{
+    HookContext, LightningDataModule, LightningModule, LogOptions, Trainer, TrainerConfig,
+};
 
 #[derive(Module, Debug)]
 pub struct Mlp {
@@ -21,12 +23,25 @@ pub type Batch = (Tensor<2>, Tensor<1, Int>);
 impl Mlp {
     pub fn new(width: usize) -> Self {
         let device = Device::flex();
-        Self { hidden: LinearConfig::new(2, width).init(&device), out: LinearConfig::new(width, 2).init(&device), act: Relu::new() }
+        Self {
+            hidden: LinearConfig::new(2, width).init(&device),
+            out: LinearConfig::new(width, 2).init(&device),
+            act: Relu::new(),
+        }
     }
     /// Mean cross-entropy and accuracy of a batch.
-    fn loss(&self, (x, y): &Batch) -> (Tensor<1>, f64) {
-        let logits = self.out.forward(self.act.forward(self.hidden.forward(x.clone())));
-        let accuracy = logits.clone().argmax(1).squeeze_dim::<1>(1).equal(y.clone()).float().mean().into_scalar::<f32>() as f64;
+    pub fn loss(&self, (x, y): &Batch) -> (Tensor<1>, f64) {
+        let logits = self
+            .out
+            .forward(self.act.forward(self.hidden.forward(x.clone())));
+        let accuracy = logits
+            .clone()
+            .argmax(1)
+            .squeeze_dim::<1>(1)
+            .equal(y.clone())
+            .float()
+            .mean()
+            .into_scalar::<f32>() as f64;
         let picked = log_softmax(logits, 1).gather(1, y.clone().unsqueeze_dim(1));
         (picked.mean().neg(), accuracy)
     }
@@ -35,7 +50,12 @@ impl Mlp {
 impl LightningModule for Mlp {
     type Batch = Batch;
 
-    fn training_step(&mut self, batch: &Batch, _idx: usize, cx: &mut HookContext) -> Result<Tensor<1>> {
+    fn training_step(
+        &mut self,
+        batch: &Batch,
+        _idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<Tensor<1>> {
         let (loss, _) = self.loss(batch);
         cx.log_tensor("train_loss", &loss, LogOptions::default().prog_bar());
         Ok(loss)
@@ -61,7 +81,12 @@ pub struct TwoMoons {
 
 impl TwoMoons {
     pub fn new(examples: usize, batch_size: usize, seed: u64) -> Self {
-        Self { examples, batch_size, seed, points: Vec::new() }
+        Self {
+            examples,
+            batch_size,
+            seed,
+            points: Vec::new(),
+        }
     }
     fn loader(&self, range: std::ops::Range<usize>) -> DataLoader<Batch> {
         let points = self.points[range].to_vec();
@@ -70,7 +95,10 @@ impl TwoMoons {
             let n = items.len();
             let xs: Vec<f32> = items.iter().flat_map(|(x, _)| *x).collect();
             let ys: Vec<i64> = items.iter().map(|(_, y)| *y).collect();
-            Ok((Tensor::<1>::from_floats(xs.as_slice(), &device).reshape([n, 2]), Tensor::<1, Int>::from_ints(ys.as_slice(), &device)))
+            Ok((
+                Tensor::<1>::from_floats(xs.as_slice(), &device).reshape([n, 2]),
+                Tensor::<1, Int>::from_ints(ys.as_slice(), &device),
+            ))
         })
     }
 }
@@ -91,8 +119,15 @@ impl LightningDataModule for TwoMoons {
             .map(|i| {
                 let label = (i % 2) as i64;
                 let t = uniform() * std::f32::consts::PI;
-                let (x, y) = if label == 0 { (t.cos(), t.sin()) } else { (1.0 - t.cos(), 0.5 - t.sin()) };
-                ([x + 0.1 * (uniform() - 0.5), y + 0.1 * (uniform() - 0.5)], label)
+                let (x, y) = if label == 0 {
+                    (t.cos(), t.sin())
+                } else {
+                    (1.0 - t.cos(), 0.5 - t.sin())
+                };
+                (
+                    [x + 0.1 * (uniform() - 0.5), y + 0.1 * (uniform() - 0.5)],
+                    label,
+                )
             })
             .collect();
         Ok(())
@@ -112,6 +147,10 @@ fn main() -> Result<()> {
     config.accelerator = burn_lightning::trainer::Accelerator::Cpu;
     let mut trainer = Trainer::new(config).seed(7);
     trainer.fit(Mlp::new(32), &mut TwoMoons::new(2000, 64, 7), None)?;
-    println!("val_acc = {:.3}, logs in {}", trainer.callback_metrics()["val_acc"], trainer.log_dir().unwrap().display());
+    println!(
+        "val_acc = {:.3}, logs in {}",
+        trainer.callback_metrics()["val_acc"],
+        trainer.log_dir().unwrap().display()
+    );
     Ok(())
 }

@@ -77,7 +77,10 @@ impl ModuleVisitor for ShapeVisitor {
 
 /// Path and shape of every float parameter of `module`, in visit order.
 pub fn parameter_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
-    let mut v = ShapeVisitor { path: Vec::new(), out: Vec::new() };
+    let mut v = ShapeVisitor {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
     module.visit(&mut v);
     v.out
 }
@@ -86,7 +89,11 @@ impl Checkpoint {
     /// Adds the weights of `module` as the `module` section.
     pub fn put_module<M: Module>(&mut self, module: &M) -> Result<()> {
         self.state.parameter_shapes = parameter_shapes(module);
-        let bytes = module.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("cannot serialise module weights: {e:?}"))?;
+        let bytes = module
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("cannot serialise module weights: {e:?}"))?;
         self.sections.insert("module".into(), bytes.to_vec());
         Ok(())
     }
@@ -112,20 +119,38 @@ impl Checkpoint {
                 );
             }
         }
-        let bytes = self.sections.get("module").with_context(|| format!("checkpoint {} has no module weights", source.display()))?;
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.clone())).map_err(|e| anyhow::anyhow!("checkpoint {}: module weights are unreadable: {e:?}", source.display()))?;
-        module
-            .try_load_record(record)
-            .map_err(|e| anyhow::anyhow!("checkpoint {} does not fit this model: {e:?}", source.display()))
+        let bytes = self
+            .sections
+            .get("module")
+            .with_context(|| format!("checkpoint {} has no module weights", source.display()))?;
+        let record =
+            ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.clone())).map_err(|e| {
+                anyhow::anyhow!(
+                    "checkpoint {}: module weights are unreadable: {e:?}",
+                    source.display()
+                )
+            })?;
+        module.try_load_record(record).map_err(|e| {
+            anyhow::anyhow!(
+                "checkpoint {} does not fit this model: {e:?}",
+                source.display()
+            )
+        })
     }
 
     /// Serialises to bytes (header, sections, CRC32C).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut state = self.state.clone();
         state.format = 1;
-        state.sections = self.sections.iter().map(|(k, v)| (k.clone(), v.len() as u64)).collect();
+        state.sections = self
+            .sections
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len() as u64))
+            .collect();
         let header = serde_json::to_vec(&state)?;
-        let mut out = Vec::with_capacity(header.len() + self.sections.values().map(Vec::len).sum::<usize>() + 32);
+        let mut out = Vec::with_capacity(
+            header.len() + self.sections.values().map(Vec::len).sum::<usize>() + 32,
+        );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(header.len() as u64).to_le_bytes());
         out.extend_from_slice(&header);
@@ -146,16 +171,23 @@ impl Checkpoint {
         let (body, crc) = bytes.split_at(bytes.len() - 4);
         let stored = u32::from_le_bytes(crc.try_into().expect("4 bytes"));
         if crc32c::crc32c(body) != stored {
-            bail!("checkpoint {name} is corrupted: its CRC32C does not match (the file was truncated or modified)");
+            bail!(
+                "checkpoint {name} is corrupted: its CRC32C does not match (the file was truncated or modified)"
+            );
         }
         let header_len = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes")) as usize;
-        let header = body.get(16..16 + header_len).with_context(|| format!("checkpoint {name}: header runs past the end of the file"))?;
-        let state: CheckpointState = serde_json::from_slice(header).with_context(|| format!("checkpoint {name}: header is not valid JSON"))?;
+        let header = body
+            .get(16..16 + header_len)
+            .with_context(|| format!("checkpoint {name}: header runs past the end of the file"))?;
+        let state: CheckpointState = serde_json::from_slice(header)
+            .with_context(|| format!("checkpoint {name}: header is not valid JSON"))?;
         let mut sections = BTreeMap::new();
         let mut at = 16 + header_len;
         for (section, len) in &state.sections {
             let end = at + *len as usize;
-            let data = body.get(at..end).with_context(|| format!("checkpoint {name}: section `{section}` runs past the end of the file"))?;
+            let data = body.get(at..end).with_context(|| {
+                format!("checkpoint {name}: section `{section}` runs past the end of the file")
+            })?;
             sections.insert(section.clone(), data.to_vec());
             at = end;
         }
@@ -170,23 +202,38 @@ impl Checkpoint {
 
     /// Reads and verifies a checkpoint file.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = fs::read(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+        let bytes =
+            fs::read(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
         Self::from_bytes(&bytes, path)
     }
 }
 
 /// Writes `bytes` to `path` so that readers see the old content or the new, never a mix.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
-    let file_name = path.file_name().with_context(|| format!("{} has no file name", path.display()))?;
-    let tmp: PathBuf = dir.join(format!(".{}.tmp.{}", file_name.to_string_lossy(), std::process::id()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?;
+    let tmp: PathBuf = dir.join(format!(
+        ".{}.tmp.{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
     {
-        let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.sync_all().with_context(|| format!("cannot fsync {}", tmp.display()))?;
+        let mut f =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot fsync {}", tmp.display()))?;
     }
-    fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     // The rename is only durable once the directory entry is on disk.
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
@@ -210,9 +257,13 @@ mod tests {
         let mut bad = bytes.clone();
         let mid = bad.len() / 2;
         bad[mid] ^= 0xff;
-        let err = Checkpoint::from_bytes(&bad, Path::new("x.ckpt")).unwrap_err().to_string();
+        let err = Checkpoint::from_bytes(&bad, Path::new("x.ckpt"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x.ckpt") && err.contains("corrupted"), "{err}");
-        let err = Checkpoint::from_bytes(&bytes[..bytes.len() - 10], Path::new("y.ckpt")).unwrap_err().to_string();
+        let err = Checkpoint::from_bytes(&bytes[..bytes.len() - 10], Path::new("y.ckpt"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("y.ckpt"), "{err}");
     }
 }

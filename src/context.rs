@@ -71,7 +71,8 @@ impl HookContext {
     pub fn log_with(&mut self, name: &str, value: f64, options: LogOptions) {
         let step_default = self.stage == RunningStage::Training;
         let batch_size = self.current_batch_size;
-        self.metrics.log(name, value, &options, step_default, batch_size);
+        self.metrics
+            .log(name, value, &options, step_default, batch_size);
     }
 
     /// Logs a scalar tensor (read back to the host once).
@@ -82,12 +83,16 @@ impl HookContext {
 
     /// Sends a text entry to the loggers (TensorBoard's text tab) at the current global step.
     pub fn log_text(&mut self, tag: &str, text: &str) {
-        self.metrics.pending_text.push((tag.to_string(), text.to_string()));
+        self.metrics
+            .pending_text
+            .push((tag.to_string(), text.to_string()));
     }
 
     /// Sends a histogram of `values` to the loggers at the current global step.
     pub fn log_histogram(&mut self, tag: &str, values: Vec<f64>) {
-        self.metrics.pending_histograms.push((tag.to_string(), values));
+        self.metrics
+            .pending_histograms
+            .push((tag.to_string(), values));
     }
 
     /// Asks the Trainer to stop after the current batch (respecting `min_epochs`/`min_steps`).

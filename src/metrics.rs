@@ -100,7 +100,14 @@ pub struct MetricStore {
 
 impl MetricStore {
     /// Records one value; `step_default` says whether the hook it came from logs per step.
-    pub(crate) fn log(&mut self, name: &str, value: f64, options: &LogOptions, step_default: bool, batch_size: usize) {
+    pub(crate) fn log(
+        &mut self,
+        name: &str,
+        value: f64,
+        options: &LogOptions,
+        step_default: bool,
+        batch_size: usize,
+    ) {
         let on_step = options.on_step.unwrap_or(step_default);
         let on_epoch = options.on_epoch.unwrap_or(!step_default);
         let to_logger = options.logger.unwrap_or(true);
@@ -200,7 +207,10 @@ mod tests {
     #[test]
     fn step_and_epoch_get_suffixed_keys() {
         let mut store = MetricStore::default();
-        let opts = LogOptions::default().on_step(true).on_epoch(true).prog_bar();
+        let opts = LogOptions::default()
+            .on_step(true)
+            .on_epoch(true)
+            .prog_bar();
         store.log("acc", 0.5, &opts, true, 2);
         store.log("acc", 1.0, &opts, true, 2);
         assert_eq!(store.callback_metrics["acc_step"], 1.0);
@@ -214,10 +224,34 @@ mod tests {
     #[test]
     fn max_and_sum_reductions() {
         let mut store = MetricStore::default();
-        store.log("m", 2.0, &LogOptions::default().reduce(Reduce::Max), false, 1);
-        store.log("m", 5.0, &LogOptions::default().reduce(Reduce::Max), false, 1);
-        store.log("s", 2.0, &LogOptions::default().reduce(Reduce::Sum), false, 1);
-        store.log("s", 5.0, &LogOptions::default().reduce(Reduce::Sum), false, 1);
+        store.log(
+            "m",
+            2.0,
+            &LogOptions::default().reduce(Reduce::Max),
+            false,
+            1,
+        );
+        store.log(
+            "m",
+            5.0,
+            &LogOptions::default().reduce(Reduce::Max),
+            false,
+            1,
+        );
+        store.log(
+            "s",
+            2.0,
+            &LogOptions::default().reduce(Reduce::Sum),
+            false,
+            1,
+        );
+        store.log(
+            "s",
+            5.0,
+            &LogOptions::default().reduce(Reduce::Sum),
+            false,
+            1,
+        );
         let r = store.finish_epoch();
         assert_eq!((r["m"], r["s"]), (5.0, 7.0));
     }

@@ -69,26 +69,49 @@ pub trait LightningModule: Module + Sized + 'static {
     // ----- every batch (all stages) ---------------------------------------------------------
 
     /// On the host batch, before it moves to the device: augment or reshape it.
-    fn on_before_batch_transfer(&mut self, batch: Self::Batch, _dataloader_idx: usize) -> Result<Self::Batch> {
+    fn on_before_batch_transfer(
+        &mut self,
+        batch: Self::Batch,
+        _dataloader_idx: usize,
+    ) -> Result<Self::Batch> {
         Ok(batch)
     }
     /// Moves the batch to `device` (default: every tensor with [`Batch::to_device`]).
-    fn transfer_batch_to_device(&mut self, batch: Self::Batch, device: &Device, _dataloader_idx: usize) -> Result<Self::Batch> {
+    fn transfer_batch_to_device(
+        &mut self,
+        batch: Self::Batch,
+        device: &Device,
+        _dataloader_idx: usize,
+    ) -> Result<Self::Batch> {
         Ok(batch.to_device(device))
     }
     /// On the device batch, after the transfer: device-side preprocessing.
-    fn on_after_batch_transfer(&mut self, batch: Self::Batch, _dataloader_idx: usize) -> Result<Self::Batch> {
+    fn on_after_batch_transfer(
+        &mut self,
+        batch: Self::Batch,
+        _dataloader_idx: usize,
+    ) -> Result<Self::Batch> {
         Ok(batch)
     }
 
     // ----- training batch -------------------------------------------------------------------
 
     /// After the batch is on the device, before `training_step`; may set `cx.should_stop()` to end the epoch.
-    fn on_train_batch_start(&mut self, _batch: &Self::Batch, _batch_idx: usize, _cx: &mut HookContext) -> Result<()> {
+    fn on_train_batch_start(
+        &mut self,
+        _batch: &Self::Batch,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// The forward pass of one training batch: returns the loss to minimise; may log.
-    fn training_step(&mut self, _batch: &Self::Batch, _batch_idx: usize, _cx: &mut HookContext) -> Result<Tensor<1>> {
+    fn training_step(
+        &mut self,
+        _batch: &Self::Batch,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<Tensor<1>> {
         anyhow::bail!("training_step is not implemented for this module")
     }
     /// Manual optimization (`automatic_optimization() == false`): run the whole step, calling
@@ -100,14 +123,21 @@ pub trait LightningModule: Module + Sized + 'static {
         _optimizers: &mut [LightningOptimizer],
         _cx: &mut HookContext,
     ) -> Result<(Self, f64)> {
-        anyhow::bail!("automatic_optimization() is false but training_step_manual is not implemented")
+        anyhow::bail!(
+            "automatic_optimization() is false but training_step_manual is not implemented"
+        )
     }
     /// On the first batch of an accumulation window, before gradients are reset; `loss` is this step's.
     fn on_before_zero_grad(&mut self, _cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// Resets the accumulated gradients (default: [`LightningOptimizer::zero_grad`]).
-    fn optimizer_zero_grad(&mut self, _epoch: usize, _batch_idx: usize, optimizer: &mut LightningOptimizer) -> Result<()> {
+    fn optimizer_zero_grad(
+        &mut self,
+        _epoch: usize,
+        _batch_idx: usize,
+        optimizer: &mut LightningOptimizer,
+    ) -> Result<()> {
         optimizer.zero_grad();
         Ok(())
     }
@@ -120,7 +150,11 @@ pub trait LightningModule: Module + Sized + 'static {
         Ok(())
     }
     /// Before clipping and the optimizer step: accumulated gradients are final and unclipped.
-    fn on_before_optimizer_step(&mut self, _optimizer: &LightningOptimizer, _cx: &mut HookContext) -> Result<()> {
+    fn on_before_optimizer_step(
+        &mut self,
+        _optimizer: &LightningOptimizer,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// Clips the accumulated gradients with the Trainer's `gradient_clip_val`/`gradient_clip_algorithm`.
@@ -136,15 +170,30 @@ pub trait LightningModule: Module + Sized + 'static {
         Ok(())
     }
     /// Applies the accumulated gradients (default: [`LightningOptimizer::step`]); returns the updated module.
-    fn optimizer_step(self, _epoch: usize, _batch_idx: usize, optimizer: &mut LightningOptimizer) -> Result<Self> {
+    fn optimizer_step(
+        self,
+        _epoch: usize,
+        _batch_idx: usize,
+        optimizer: &mut LightningOptimizer,
+    ) -> Result<Self> {
         Ok(optimizer.step(self))
     }
     /// When a scheduler's interval and frequency come due: advances it (plateau schedulers get `metric`).
-    fn lr_scheduler_step(&mut self, scheduler: &mut LrSchedulerState, metric: Option<f64>) -> Result<()> {
+    fn lr_scheduler_step(
+        &mut self,
+        scheduler: &mut LrSchedulerState,
+        metric: Option<f64>,
+    ) -> Result<()> {
         scheduler.step(metric)
     }
     /// After the optimizer step (or the accumulation-only step), with this batch's loss.
-    fn on_train_batch_end(&mut self, _loss: f64, _batch: &Self::Batch, _batch_idx: usize, _cx: &mut HookContext) -> Result<()> {
+    fn on_train_batch_end(
+        &mut self,
+        _loss: f64,
+        _batch: &Self::Batch,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After the epoch's last batch and its validation, before the epoch-end checkpoint; may log epoch values.
@@ -183,15 +232,30 @@ pub trait LightningModule: Module + Sized + 'static {
         Ok(())
     }
     /// Before `validation_step`, with the device batch.
-    fn on_validation_batch_start(&mut self, _batch: &Self::Batch, _batch_idx: usize, _cx: &mut HookContext) -> Result<()> {
+    fn on_validation_batch_start(
+        &mut self,
+        _batch: &Self::Batch,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// The forward pass of one validation batch (no autodiff); log metrics here.
-    fn validation_step(&mut self, _batch: &Self::Batch, _batch_idx: usize, _cx: &mut HookContext) -> Result<()> {
+    fn validation_step(
+        &mut self,
+        _batch: &Self::Batch,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After `validation_step`.
-    fn on_validation_batch_end(&mut self, _batch: &Self::Batch, _batch_idx: usize, _cx: &mut HookContext) -> Result<()> {
+    fn on_validation_batch_end(
+        &mut self,
+        _batch: &Self::Batch,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After the last validation batch: log epoch-level metrics computed on `self`.
@@ -214,15 +278,30 @@ pub trait LightningModule: Module + Sized + 'static {
         Ok(())
     }
     /// Before `test_step`, with the device batch.
-    fn on_test_batch_start(&mut self, _batch: &Self::Batch, _batch_idx: usize, _cx: &mut HookContext) -> Result<()> {
+    fn on_test_batch_start(
+        &mut self,
+        _batch: &Self::Batch,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// The forward pass of one test batch; log metrics here.
-    fn test_step(&mut self, _batch: &Self::Batch, _batch_idx: usize, _cx: &mut HookContext) -> Result<()> {
+    fn test_step(
+        &mut self,
+        _batch: &Self::Batch,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After `test_step`.
-    fn on_test_batch_end(&mut self, _batch: &Self::Batch, _batch_idx: usize, _cx: &mut HookContext) -> Result<()> {
+    fn on_test_batch_end(
+        &mut self,
+        _batch: &Self::Batch,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After the last test batch: log epoch-level test metrics.
@@ -245,15 +324,30 @@ pub trait LightningModule: Module + Sized + 'static {
         Ok(())
     }
     /// Before `predict_step`, with the device batch.
-    fn on_predict_batch_start(&mut self, _batch: &Self::Batch, _batch_idx: usize, _cx: &mut HookContext) -> Result<()> {
+    fn on_predict_batch_start(
+        &mut self,
+        _batch: &Self::Batch,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// One batch of predictions (rows = examples); `Trainer::predict` returns them in order.
-    fn predict_step(&mut self, _batch: &Self::Batch, _batch_idx: usize, _cx: &mut HookContext) -> Result<Tensor<2>> {
+    fn predict_step(
+        &mut self,
+        _batch: &Self::Batch,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<Tensor<2>> {
         anyhow::bail!("predict_step is not implemented for this module")
     }
     /// After `predict_step`, with its output.
-    fn on_predict_batch_end(&mut self, _prediction: &Tensor<2>, _batch_idx: usize, _cx: &mut HookContext) -> Result<()> {
+    fn on_predict_batch_end(
+        &mut self,
+        _prediction: &Tensor<2>,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After the last predict batch.

@@ -12,7 +12,10 @@ use burn::prelude::*;
 use burn_lightning::callbacks::{Callback, ModelCheckpoint};
 use burn_lightning::checkpoint::CheckpointState;
 use burn_lightning::data::DataLoader;
-use burn_lightning::optim::{ClipAlgorithm, LightningOptimizer, LrSchedulerState, Optimizers, SchedulerConfig, SchedulerName, SchedulerParams};
+use burn_lightning::optim::{
+    ClipAlgorithm, LightningOptimizer, LrSchedulerState, Optimizers, SchedulerConfig,
+    SchedulerName, SchedulerParams,
+};
 use burn_lightning::{HookContext, LightningDataModule, LightningModule, Stage, Trainer};
 use common::mlp::{Batch, Mlp, TwoMoons};
 
@@ -71,20 +74,59 @@ impl LightningModule for Hooked {
     }
     fn configure_optimizers(&mut self) -> Result<Optimizers> {
         push(&self.calls, "configure_optimizers");
-        let scheduler = SchedulerConfig { name: SchedulerName::StepLr, params: SchedulerParams { step_size: 1, gamma: 0.5, ..Default::default() } };
-        Ok(Optimizers::single(burn::optim::AdamConfig::new().init(), 1e-2).with_scheduler(scheduler.init(1e-2)?))
+        let scheduler = SchedulerConfig {
+            name: SchedulerName::StepLr,
+            params: SchedulerParams {
+                step_size: 1,
+                gamma: 0.5,
+                ..Default::default()
+            },
+        };
+        Ok(
+            Optimizers::single(burn::optim::AdamConfig::new().init(), 1e-2)
+                .with_scheduler(scheduler.init(1e-2)?),
+        )
     }
-    record!(on_fit_start, on_train_start, on_train_epoch_start, on_train_epoch_end, on_train_end, on_fit_end,
-        on_before_zero_grad, on_after_backward, on_validation_start, on_validation_epoch_start, on_validation_epoch_end,
-        on_validation_end, on_test_start, on_test_epoch_start, on_test_epoch_end, on_test_end, on_predict_start,
-        on_predict_epoch_start, on_predict_epoch_end, on_predict_end);
-    record_batch!(on_train_batch_start, on_validation_batch_start, on_validation_batch_end, on_test_batch_start,
-        on_test_batch_end, on_predict_batch_start);
+    record!(
+        on_fit_start,
+        on_train_start,
+        on_train_epoch_start,
+        on_train_epoch_end,
+        on_train_end,
+        on_fit_end,
+        on_before_zero_grad,
+        on_after_backward,
+        on_validation_start,
+        on_validation_epoch_start,
+        on_validation_epoch_end,
+        on_validation_end,
+        on_test_start,
+        on_test_epoch_start,
+        on_test_epoch_end,
+        on_test_end,
+        on_predict_start,
+        on_predict_epoch_start,
+        on_predict_epoch_end,
+        on_predict_end
+    );
+    record_batch!(
+        on_train_batch_start,
+        on_validation_batch_start,
+        on_validation_batch_end,
+        on_test_batch_start,
+        on_test_batch_end,
+        on_predict_batch_start
+    );
     fn on_before_batch_transfer(&mut self, batch: Batch, _i: usize) -> Result<Batch> {
         push(&self.calls, "on_before_batch_transfer");
         Ok(batch)
     }
-    fn transfer_batch_to_device(&mut self, batch: Batch, device: &Device, _i: usize) -> Result<Batch> {
+    fn transfer_batch_to_device(
+        &mut self,
+        batch: Batch,
+        device: &Device,
+        _i: usize,
+    ) -> Result<Batch> {
         push(&self.calls, "transfer_batch_to_device");
         Ok((batch.0.to_device(device), batch.1.to_device(device)))
     }
@@ -92,11 +134,21 @@ impl LightningModule for Hooked {
         push(&self.calls, "on_after_batch_transfer");
         Ok(batch)
     }
-    fn training_step(&mut self, batch: &Batch, i: usize, cx: &mut HookContext) -> Result<Tensor<1>> {
+    fn training_step(
+        &mut self,
+        batch: &Batch,
+        i: usize,
+        cx: &mut HookContext,
+    ) -> Result<Tensor<1>> {
         push(&self.calls, "training_step");
         self.inner.training_step(batch, i, cx)
     }
-    fn optimizer_zero_grad(&mut self, _e: usize, _i: usize, optimizer: &mut LightningOptimizer) -> Result<()> {
+    fn optimizer_zero_grad(
+        &mut self,
+        _e: usize,
+        _i: usize,
+        optimizer: &mut LightningOptimizer,
+    ) -> Result<()> {
         push(&self.calls, "optimizer_zero_grad");
         optimizer.zero_grad();
         Ok(())
@@ -105,25 +157,49 @@ impl LightningModule for Hooked {
         push(&self.calls, "on_before_backward");
         Ok(())
     }
-    fn on_before_optimizer_step(&mut self, _o: &LightningOptimizer, _cx: &mut HookContext) -> Result<()> {
+    fn on_before_optimizer_step(
+        &mut self,
+        _o: &LightningOptimizer,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         push(&self.calls, "on_before_optimizer_step");
         Ok(())
     }
-    fn configure_gradient_clipping(&mut self, optimizer: &mut LightningOptimizer, val: Option<f64>, algo: ClipAlgorithm) -> Result<()> {
+    fn configure_gradient_clipping(
+        &mut self,
+        optimizer: &mut LightningOptimizer,
+        val: Option<f64>,
+        algo: ClipAlgorithm,
+    ) -> Result<()> {
         push(&self.calls, "configure_gradient_clipping");
         assert_eq!(val, Some(1.0));
         optimizer.clip_gradients(&*self, 1.0, algo);
         Ok(())
     }
-    fn optimizer_step(self, _e: usize, _i: usize, optimizer: &mut LightningOptimizer) -> Result<Self> {
+    fn optimizer_step(
+        self,
+        _e: usize,
+        _i: usize,
+        optimizer: &mut LightningOptimizer,
+    ) -> Result<Self> {
         push(&self.calls, "optimizer_step");
         Ok(optimizer.step(self))
     }
-    fn lr_scheduler_step(&mut self, scheduler: &mut LrSchedulerState, metric: Option<f64>) -> Result<()> {
+    fn lr_scheduler_step(
+        &mut self,
+        scheduler: &mut LrSchedulerState,
+        metric: Option<f64>,
+    ) -> Result<()> {
         push(&self.calls, "lr_scheduler_step");
         scheduler.step(metric)
     }
-    fn on_train_batch_end(&mut self, _l: f64, _b: &Batch, _i: usize, _cx: &mut HookContext) -> Result<()> {
+    fn on_train_batch_end(
+        &mut self,
+        _l: f64,
+        _b: &Batch,
+        _i: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         push(&self.calls, "on_train_batch_end");
         Ok(())
     }
@@ -147,11 +223,21 @@ impl LightningModule for Hooked {
         push(&self.calls, "test_step");
         Ok(())
     }
-    fn predict_step(&mut self, batch: &Batch, _i: usize, _cx: &mut HookContext) -> Result<Tensor<2>> {
+    fn predict_step(
+        &mut self,
+        batch: &Batch,
+        _i: usize,
+        _cx: &mut HookContext,
+    ) -> Result<Tensor<2>> {
         push(&self.calls, "predict_step");
         Ok(batch.0.clone())
     }
-    fn on_predict_batch_end(&mut self, _p: &Tensor<2>, _i: usize, _cx: &mut HookContext) -> Result<()> {
+    fn on_predict_batch_end(
+        &mut self,
+        _p: &Tensor<2>,
+        _i: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         push(&self.calls, "on_predict_batch_end");
         Ok(())
     }
@@ -196,13 +282,40 @@ impl Callback for HookedCallback {
         push(&self.0, &format!("Callback.teardown({stage})"));
         Ok(())
     }
-    cb_record!(on_fit_start, on_fit_end, on_sanity_check_start, on_sanity_check_end, on_train_start, on_train_end,
-        on_train_epoch_start, on_train_epoch_end, on_before_zero_grad, on_after_backward, on_before_optimizer_step,
-        on_validation_start, on_validation_end, on_validation_epoch_start, on_validation_epoch_end, on_test_start,
-        on_test_end, on_test_epoch_start, on_test_epoch_end, on_predict_start, on_predict_end, on_predict_epoch_start,
-        on_predict_epoch_end);
-    cb_record_batch!(on_train_batch_start, on_validation_batch_start, on_validation_batch_end, on_test_batch_start,
-        on_test_batch_end, on_predict_batch_start, on_predict_batch_end);
+    cb_record!(
+        on_fit_start,
+        on_fit_end,
+        on_sanity_check_start,
+        on_sanity_check_end,
+        on_train_start,
+        on_train_end,
+        on_train_epoch_start,
+        on_train_epoch_end,
+        on_before_zero_grad,
+        on_after_backward,
+        on_before_optimizer_step,
+        on_validation_start,
+        on_validation_end,
+        on_validation_epoch_start,
+        on_validation_epoch_end,
+        on_test_start,
+        on_test_end,
+        on_test_epoch_start,
+        on_test_epoch_end,
+        on_predict_start,
+        on_predict_end,
+        on_predict_epoch_start,
+        on_predict_epoch_end
+    );
+    cb_record_batch!(
+        on_train_batch_start,
+        on_validation_batch_start,
+        on_validation_batch_end,
+        on_test_batch_start,
+        on_test_batch_end,
+        on_predict_batch_start,
+        on_predict_batch_end
+    );
     fn on_train_batch_end(&mut self, _l: f64, _i: usize, _cx: &mut HookContext) -> Result<()> {
         push(&self.0, "Callback.on_train_batch_end");
         Ok(())
@@ -215,7 +328,11 @@ impl Callback for HookedCallback {
         push(&self.0, "Callback.state_dict");
         serde_json::json!({"foo": true})
     }
-    fn on_save_checkpoint(&mut self, _c: &mut CheckpointState, _cx: &mut HookContext) -> Result<()> {
+    fn on_save_checkpoint(
+        &mut self,
+        _c: &mut CheckpointState,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         push(&self.0, "Callback.on_save_checkpoint");
         Ok(())
     }
@@ -258,15 +375,31 @@ impl LightningDataModule for HookedData {
     }
 }
 
-const TRANSFER: [&str; 3] = ["on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer"];
+const TRANSFER: [&str; 3] = [
+    "on_before_batch_transfer",
+    "transfer_batch_to_device",
+    "on_after_batch_transfer",
+];
 
 fn eval_epoch(kind: &str, batches: usize) -> Vec<String> {
-    let mut out = vec![format!("Callback.on_{kind}_epoch_start"), format!("on_{kind}_epoch_start")];
+    let mut out = vec![
+        format!("Callback.on_{kind}_epoch_start"),
+        format!("on_{kind}_epoch_start"),
+    ];
     for _ in 0..batches {
         out.extend(TRANSFER.iter().map(|s| s.to_string()));
-        out.extend([format!("Callback.on_{kind}_batch_start"), format!("on_{kind}_batch_start"), format!("{kind}_step"), format!("Callback.on_{kind}_batch_end"), format!("on_{kind}_batch_end")]);
+        out.extend([
+            format!("Callback.on_{kind}_batch_start"),
+            format!("on_{kind}_batch_start"),
+            format!("{kind}_step"),
+            format!("Callback.on_{kind}_batch_end"),
+            format!("on_{kind}_batch_end"),
+        ]);
     }
-    out.extend([format!("Callback.on_{kind}_epoch_end"), format!("on_{kind}_epoch_end")]);
+    out.extend([
+        format!("Callback.on_{kind}_epoch_end"),
+        format!("on_{kind}_epoch_end"),
+    ]);
     out
 }
 
@@ -275,7 +408,14 @@ fn validation(in_fit: bool, batches: usize) -> Vec<String> {
     if in_fit {
         out.push("on_validation_model_zero_grad".into());
     }
-    out.extend(["on_validation_model_eval", "Callback.on_validation_start", "on_validation_start"].map(String::from));
+    out.extend(
+        [
+            "on_validation_model_eval",
+            "Callback.on_validation_start",
+            "on_validation_start",
+        ]
+        .map(String::from),
+    );
     out.extend(eval_epoch("validation", batches));
     out.extend(["Callback.on_validation_end", "on_validation_end"].map(String::from));
     if in_fit {
@@ -290,13 +430,43 @@ fn train_batches(n: usize, accumulate: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for i in 0..n {
         out.extend(TRANSFER.iter().map(|s| s.to_string()));
-        out.extend(["Callback.on_train_batch_start", "on_train_batch_start", "training_step"].map(String::from));
+        out.extend(
+            [
+                "Callback.on_train_batch_start",
+                "on_train_batch_start",
+                "training_step",
+            ]
+            .map(String::from),
+        );
         if i % accumulate == 0 {
-            out.extend(["Callback.on_before_zero_grad", "on_before_zero_grad", "optimizer_zero_grad"].map(String::from));
+            out.extend(
+                [
+                    "Callback.on_before_zero_grad",
+                    "on_before_zero_grad",
+                    "optimizer_zero_grad",
+                ]
+                .map(String::from),
+            );
         }
-        out.extend(["Callback.on_before_backward", "on_before_backward", "Callback.on_after_backward", "on_after_backward"].map(String::from));
+        out.extend(
+            [
+                "Callback.on_before_backward",
+                "on_before_backward",
+                "Callback.on_after_backward",
+                "on_after_backward",
+            ]
+            .map(String::from),
+        );
         if (i + 1) % accumulate == 0 || i + 1 == n {
-            out.extend(["Callback.on_before_optimizer_step", "on_before_optimizer_step", "configure_gradient_clipping", "optimizer_step"].map(String::from));
+            out.extend(
+                [
+                    "Callback.on_before_optimizer_step",
+                    "on_before_optimizer_step",
+                    "configure_gradient_clipping",
+                    "optimizer_step",
+                ]
+                .map(String::from),
+            );
             if i + 1 == n {
                 out.push("lr_scheduler_step".into());
             }
@@ -321,48 +491,133 @@ fn fit_test_and_predict_call_every_hook_in_lightnings_order() {
         .seed(1)
         .callback(HookedCallback(calls.clone()))
         .callback(ModelCheckpoint::new(dir.join("ck")).save_last(false));
-    let module = Hooked { inner: common::seeded_mlp(8), calls: calls.clone() };
-    let mut data = HookedData { inner: TwoMoons::new(200, 16, 1), calls: calls.clone() };
+    let module = Hooked {
+        inner: common::seeded_mlp(8),
+        calls: calls.clone(),
+    };
+    let mut data = HookedData {
+        inner: TwoMoons::new(200, 16, 1),
+        calls: calls.clone(),
+    };
     let module = trainer.fit(module, &mut data, None).unwrap();
 
     let mut expected: Vec<String> = [
-        "configure_callbacks", "DataModule.prepare_data", "prepare_data", "DataModule.setup(fit)", "Callback.setup(fit)",
-        "setup(fit)", "configure_model", "configure_optimizers", "Callback.on_fit_start", "on_fit_start",
-        "Callback.on_sanity_check_start", "DataModule.val_dataloader",
+        "configure_callbacks",
+        "DataModule.prepare_data",
+        "prepare_data",
+        "DataModule.setup(fit)",
+        "Callback.setup(fit)",
+        "setup(fit)",
+        "configure_model",
+        "configure_optimizers",
+        "Callback.on_fit_start",
+        "on_fit_start",
+        "Callback.on_sanity_check_start",
+        "DataModule.val_dataloader",
     ]
     .map(String::from)
     .to_vec();
     expected.extend(validation(true, 2));
-    expected.extend(["Callback.on_sanity_check_end", "DataModule.train_dataloader", "Callback.on_train_start", "on_train_start", "Callback.on_train_epoch_start", "on_train_epoch_start"].map(String::from));
+    expected.extend(
+        [
+            "Callback.on_sanity_check_end",
+            "DataModule.train_dataloader",
+            "Callback.on_train_start",
+            "on_train_start",
+            "Callback.on_train_epoch_start",
+            "on_train_epoch_start",
+        ]
+        .map(String::from),
+    );
     expected.extend(train_batches(4, 2));
     // Validation inside the epoch, right after the last batch and before on_train_epoch_end.
     expected.extend(validation(true, 2));
     expected.extend(
         [
-            "Callback.on_train_epoch_end", "on_train_epoch_end",
+            "Callback.on_train_epoch_end",
+            "on_train_epoch_end",
             // ModelCheckpoint (a monitoring callback) saves here, after on_train_epoch_end.
-            "Callback.state_dict", "Callback.on_save_checkpoint", "on_save_checkpoint",
-            "Callback.on_train_end", "on_train_end", "Callback.on_fit_end", "on_fit_end",
-            "Callback.teardown(fit)", "teardown(fit)", "DataModule.teardown(fit)",
+            "Callback.state_dict",
+            "Callback.on_save_checkpoint",
+            "on_save_checkpoint",
+            "Callback.on_train_end",
+            "on_train_end",
+            "Callback.on_fit_end",
+            "on_fit_end",
+            "Callback.teardown(fit)",
+            "teardown(fit)",
+            "DataModule.teardown(fit)",
         ]
         .map(String::from),
     );
     let got = std::mem::take(&mut *calls.lock().unwrap());
     assert_eq!(got, expected);
 
-    let module = Hooked { inner: module.inner, calls: calls.clone() };
+    let module = Hooked {
+        inner: module.inner,
+        calls: calls.clone(),
+    };
     trainer.test(module.clone(), &mut data, None).unwrap();
-    let mut expected: Vec<String> = ["configure_callbacks", "DataModule.prepare_data", "prepare_data", "DataModule.setup(test)", "Callback.setup(test)", "setup(test)", "configure_model", "DataModule.test_dataloader", "on_validation_model_eval", "Callback.on_test_start", "on_test_start"].map(String::from).to_vec();
+    let mut expected: Vec<String> = [
+        "configure_callbacks",
+        "DataModule.prepare_data",
+        "prepare_data",
+        "DataModule.setup(test)",
+        "Callback.setup(test)",
+        "setup(test)",
+        "configure_model",
+        "DataModule.test_dataloader",
+        "on_validation_model_eval",
+        "Callback.on_test_start",
+        "on_test_start",
+    ]
+    .map(String::from)
+    .to_vec();
     expected.extend(eval_epoch("test", 3));
-    expected.extend(["Callback.on_test_end", "on_test_end", "Callback.teardown(test)", "teardown(test)", "DataModule.teardown(test)"].map(String::from));
+    expected.extend(
+        [
+            "Callback.on_test_end",
+            "on_test_end",
+            "Callback.teardown(test)",
+            "teardown(test)",
+            "DataModule.teardown(test)",
+        ]
+        .map(String::from),
+    );
     let got = std::mem::take(&mut *calls.lock().unwrap());
     assert_eq!(got, expected);
 
     let predictions = trainer.predict(module, &mut data, None).unwrap();
     assert_eq!(predictions.len(), 3);
-    let mut expected: Vec<String> = ["configure_callbacks", "DataModule.prepare_data", "prepare_data", "DataModule.setup(predict)", "Callback.setup(predict)", "setup(predict)", "configure_model", "DataModule.predict_dataloader", "Callback.on_predict_start", "on_predict_start"].map(String::from).to_vec();
-    expected.extend(eval_epoch("predict", 3).into_iter().filter(|s| !s.ends_with("predict_step") || s == "predict_step"));
-    expected.extend(["Callback.on_predict_end", "on_predict_end", "Callback.teardown(predict)", "teardown(predict)", "DataModule.teardown(predict)"].map(String::from));
+    let mut expected: Vec<String> = [
+        "configure_callbacks",
+        "DataModule.prepare_data",
+        "prepare_data",
+        "DataModule.setup(predict)",
+        "Callback.setup(predict)",
+        "setup(predict)",
+        "configure_model",
+        "DataModule.predict_dataloader",
+        "Callback.on_predict_start",
+        "on_predict_start",
+    ]
+    .map(String::from)
+    .to_vec();
+    expected.extend(
+        eval_epoch("predict", 3)
+            .into_iter()
+            .filter(|s| !s.ends_with("predict_step") || s == "predict_step"),
+    );
+    expected.extend(
+        [
+            "Callback.on_predict_end",
+            "on_predict_end",
+            "Callback.teardown(predict)",
+            "teardown(predict)",
+            "DataModule.teardown(predict)",
+        ]
+        .map(String::from),
+    );
     let got = std::mem::take(&mut *calls.lock().unwrap());
     assert_eq!(got, expected);
 }

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use burn_lightning::Trainer;
 use burn_lightning::callbacks::ModelCheckpoint;
 use burn_lightning::checkpoint::Checkpoint;
 use burn_lightning::trainer::Limit;
-use burn_lightning::Trainer;
 use common::mlp::TwoMoons;
 
 struct Job {
@@ -31,12 +31,16 @@ fn run_job(job: &Job) -> Vec<f32> {
     config.limit_val_batches = Limit::Batches(2);
     config.accumulate_grad_batches = 2;
     config.gradient_clip_val = Some(0.5);
-    let mut trainer = Trainer::new(config)
-        .seed(11)
-        .callback(ModelCheckpoint::new(job.dir.join("ck")).every_n_train_steps(job.every_n_steps).save_top_k(-1));
+    let mut trainer = Trainer::new(config).seed(11).callback(
+        ModelCheckpoint::new(job.dir.join("ck"))
+            .every_n_train_steps(job.every_n_steps)
+            .save_top_k(-1),
+    );
     // 400 examples, batch 24: 14 batches, 7 optimizer steps per epoch, with a short last batch.
     let mut data = TwoMoons::new(400, 24, 5);
-    let module = trainer.fit(common::seeded_mlp(16), &mut data, job.resume.as_deref()).unwrap();
+    let module = trainer
+        .fit(common::seeded_mlp(16), &mut data, job.resume.as_deref())
+        .unwrap();
     let values = common::parameter_values(&module);
     if let Some(out) = &job.out {
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -52,10 +56,19 @@ fn spawn_child(job: &Job) -> std::process::Child {
         job.max_steps,
         job.every_n_steps,
         job.resume.clone().unwrap_or_default(),
-        job.out.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+        job.out
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
     );
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_train", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_train",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("BL_CHILD", spec)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -67,7 +80,9 @@ fn spawn_child(job: &Job) -> std::process::Child {
 #[test]
 #[ignore]
 fn child_train() {
-    let Ok(spec) = std::env::var("BL_CHILD") else { return };
+    let Ok(spec) = std::env::var("BL_CHILD") else {
+        return;
+    };
     let parts: Vec<&str> = spec.split('|').collect();
     let job = Job {
         dir: PathBuf::from(parts[0]),
@@ -80,28 +95,64 @@ fn child_train() {
 }
 
 fn read_values(path: &Path) -> Vec<f32> {
-    std::fs::read(path).unwrap().chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+    std::fs::read(path)
+        .unwrap()
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
 }
 
 #[test]
 fn resume_mid_epoch_in_a_new_process_is_bit_identical() {
     let straight_dir = common::temp_dir("straight");
-    let straight = run_job(&Job { dir: straight_dir, max_steps: 17, every_n_steps: 1000, resume: None, out: None });
+    let straight = run_job(&Job {
+        dir: straight_dir,
+        max_steps: 17,
+        every_n_steps: 1000,
+        resume: None,
+        out: None,
+    });
 
     // Leg 1 stops at step 9: epoch 1, batch 4 of 14 (mid-epoch, mid-way through the sampler).
     let dir = common::temp_dir("legs");
-    let status = spawn_child(&Job { dir: dir.clone(), max_steps: 9, every_n_steps: 9, resume: None, out: None }).wait().unwrap();
+    let status = spawn_child(&Job {
+        dir: dir.clone(),
+        max_steps: 9,
+        every_n_steps: 9,
+        resume: None,
+        out: None,
+    })
+    .wait()
+    .unwrap();
     assert!(status.success());
     let ckpt = dir.join("ck").join("epoch=1-step=9.ckpt");
     let state = Checkpoint::load(&ckpt).unwrap().state;
-    assert_eq!((state.progress.epoch, state.progress.batch_in_epoch, state.progress.global_step), (1, 4, 9));
+    assert_eq!(
+        (
+            state.progress.epoch,
+            state.progress.batch_in_epoch,
+            state.progress.global_step
+        ),
+        (1, 4, 9)
+    );
 
     let out = dir.join("resumed.bin");
-    let status = spawn_child(&Job { dir: dir.clone(), max_steps: 17, every_n_steps: 1000, resume: Some(ckpt.display().to_string()), out: Some(out.clone()) }).wait().unwrap();
+    let status = spawn_child(&Job {
+        dir: dir.clone(),
+        max_steps: 17,
+        every_n_steps: 1000,
+        resume: Some(ckpt.display().to_string()),
+        out: Some(out.clone()),
+    })
+    .wait()
+    .unwrap();
     assert!(status.success());
     let resumed = read_values(&out);
     assert_eq!(resumed.len(), straight.len());
-    let same = resumed.iter().zip(&straight).all(|(a, b)| a.to_bits() == b.to_bits());
+    let same = resumed
+        .iter()
+        .zip(&straight)
+        .all(|(a, b)| a.to_bits() == b.to_bits());
     assert!(same, "resumed weights differ from the uninterrupted run");
 }
 
@@ -109,7 +160,11 @@ fn resume_mid_epoch_in_a_new_process_is_bit_identical() {
 fn sigkill_at_random_moments_never_corrupts_a_checkpoint() {
     let dir = common::temp_dir("sigkill");
     let ck_dir = dir.join("ck");
-    let mut rng = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64 | 1;
+    let mut rng = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        | 1;
     let mut next = move || {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -119,8 +174,17 @@ fn sigkill_at_random_moments_never_corrupts_a_checkpoint() {
     let target = 400;
     let mut kills = 0;
     for round in 0..4 {
-        let resume = ck_dir.join("last.ckpt").is_file().then(|| ck_dir.join("last.ckpt").display().to_string());
-        let mut child = spawn_child(&Job { dir: dir.clone(), max_steps: target, every_n_steps: 1, resume, out: None });
+        let resume = ck_dir
+            .join("last.ckpt")
+            .is_file()
+            .then(|| ck_dir.join("last.ckpt").display().to_string());
+        let mut child = spawn_child(&Job {
+            dir: dir.clone(),
+            max_steps: target,
+            every_n_steps: 1,
+            resume,
+            out: None,
+        });
         std::thread::sleep(Duration::from_millis(150 + next() % 600));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL on Unix
@@ -132,15 +196,27 @@ fn sigkill_at_random_moments_never_corrupts_a_checkpoint() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "ckpt") {
                 let ck = Checkpoint::load(&path).unwrap_or_else(|e| panic!("round {round}: {e:#}"));
-                ck.load_module(common::seeded_mlp(16), &path).unwrap_or_else(|e| panic!("round {round}: {e:#}"));
+                ck.load_module(common::seeded_mlp(16), &path)
+                    .unwrap_or_else(|e| panic!("round {round}: {e:#}"));
                 checked += 1;
             }
         }
         eprintln!("round {round}: {checked} checkpoints load");
     }
-    assert!(kills > 0, "the child always finished before the kill; the test proved nothing");
+    assert!(
+        kills > 0,
+        "the child always finished before the kill; the test proved nothing"
+    );
     // A final uninterrupted resume reaches the target.
-    let status = spawn_child(&Job { dir: dir.clone(), max_steps: target, every_n_steps: 1, resume: Some(ck_dir.join("last.ckpt").display().to_string()), out: None }).wait().unwrap();
+    let status = spawn_child(&Job {
+        dir: dir.clone(),
+        max_steps: target,
+        every_n_steps: 1,
+        resume: Some(ck_dir.join("last.ckpt").display().to_string()),
+        out: None,
+    })
+    .wait()
+    .unwrap();
     assert!(status.success());
     let last = Checkpoint::load(&ck_dir.join("last.ckpt")).unwrap();
     assert_eq!(last.state.progress.global_step, target);

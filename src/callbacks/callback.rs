@@ -16,86 +16,179 @@ pub trait Callback: Send {
     fn state_key(&self) -> String;
 
     /// At the start of every stage, before the module's `setup`.
-    fn setup(&mut self, stage: Stage, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn setup(&mut self, stage: Stage, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// At the end of every stage, before the module's `teardown`.
-    fn teardown(&mut self, stage: Stage, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn teardown(&mut self, stage: Stage, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After the optimizers are configured: the fit begins.
-    fn on_fit_start(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_fit_start(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// At the very end of fit.
-    fn on_fit_end(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_fit_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// Before the sanity-check validation.
-    fn on_sanity_check_start(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_sanity_check_start(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After the sanity-check validation (its metrics are discarded right after).
-    fn on_sanity_check_end(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_sanity_check_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// Before the first training epoch.
-    fn on_train_start(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_train_start(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After the last training epoch.
-    fn on_train_end(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_train_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// At the start of each training epoch.
-    fn on_train_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_train_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// At the end of each training epoch, after its validation; monitored metrics are final.
-    fn on_train_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_train_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After the batch is on the device, before `training_step`.
-    fn on_train_batch_start(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_train_batch_start(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After the batch's optimizer step (or accumulation), with its loss.
-    fn on_train_batch_end(&mut self, loss: f64, batch_idx: usize, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_train_batch_end(
+        &mut self,
+        loss: f64,
+        batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
+        Ok(())
+    }
     /// Before gradients are reset.
-    fn on_before_zero_grad(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_before_zero_grad(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// Just before backward, with the loss value.
-    fn on_before_backward(&mut self, loss: f64, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_before_backward(&mut self, loss: f64, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After backward.
-    fn on_after_backward(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_after_backward(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// Before clipping and the optimizer step.
-    fn on_before_optimizer_step(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_before_optimizer_step(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After the eval switch, before a validation epoch.
-    fn on_validation_start(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_validation_start(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After a validation epoch, before the switch back to training.
-    fn on_validation_end(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_validation_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// Before the first validation batch.
-    fn on_validation_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_validation_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After the last validation batch; epoch metrics are not reduced yet.
-    fn on_validation_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_validation_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// Before each validation step.
-    fn on_validation_batch_start(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_validation_batch_start(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After each validation step.
-    fn on_validation_batch_end(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_validation_batch_end(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// At the start of test.
-    fn on_test_start(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_test_start(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// At the end of test.
-    fn on_test_end(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_test_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// Before the first test batch.
-    fn on_test_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_test_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After the last test batch.
-    fn on_test_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_test_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// Before each test step.
-    fn on_test_batch_start(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_test_batch_start(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After each test step.
-    fn on_test_batch_end(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_test_batch_end(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// At the start of predict.
-    fn on_predict_start(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_predict_start(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// At the end of predict.
-    fn on_predict_end(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_predict_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// Before the first predict batch.
-    fn on_predict_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_predict_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After the last predict batch.
-    fn on_predict_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_predict_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// Before each predict step.
-    fn on_predict_batch_start(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_predict_batch_start(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// After each predict step.
-    fn on_predict_batch_end(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_predict_batch_end(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// When any hook or step fails: last chance to flush or clean up; the error still propagates.
-    fn on_exception(&mut self, error: &anyhow::Error, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_exception(&mut self, error: &anyhow::Error, cx: &mut HookContext) -> Result<()> {
+        Ok(())
+    }
     /// While a checkpoint is written, before the module's `on_save_checkpoint`; returns this callback's state.
-    fn state_dict(&self) -> Value { Value::Null }
+    fn state_dict(&self) -> Value {
+        Value::Null
+    }
     /// When resuming: restores what `state_dict` returned.
-    fn load_state_dict(&mut self, state: Value) -> Result<()> { Ok(()) }
+    fn load_state_dict(&mut self, state: Value) -> Result<()> {
+        Ok(())
+    }
     /// While a checkpoint is written, after `state_dict`: may add entries to it.
-    fn on_save_checkpoint(&mut self, checkpoint: &mut CheckpointState, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_save_checkpoint(
+        &mut self,
+        checkpoint: &mut CheckpointState,
+        cx: &mut HookContext,
+    ) -> Result<()> {
+        Ok(())
+    }
     /// When resuming, after the module's `on_load_checkpoint` and before `load_state_dict`.
-    fn on_load_checkpoint(&mut self, checkpoint: &CheckpointState, cx: &mut HookContext) -> Result<()> { Ok(()) }
+    fn on_load_checkpoint(
+        &mut self,
+        checkpoint: &CheckpointState,
+        cx: &mut HookContext,
+    ) -> Result<()> {
+        Ok(())
+    }
     /// Monitoring callbacks (`ModelCheckpoint`, `EarlyStopping`) run their `on_train_epoch_end`
     /// after the module's, so that metrics logged there are seen.
-    fn is_monitoring(&self) -> bool { false }
+    fn is_monitoring(&self) -> bool {
+        false
+    }
     /// Tells the callback the run directory before anything runs (default checkpoint dirs live there).
     fn set_log_dir(&mut self, log_dir: &std::path::Path) {}
 }

@@ -39,7 +39,16 @@ struct StoppingState {
 impl EarlyStopping {
     /// Watches `monitor` with Lightning's defaults (patience 3, min_delta 0, check_finite).
     pub fn new(monitor: &str, mode: Mode) -> Self {
-        Self { monitor: monitor.to_string(), min_delta: 0.0, patience: 3, mode, stopping_threshold: None, divergence_threshold: None, check_finite: true, state: StoppingState::default() }
+        Self {
+            monitor: monitor.to_string(),
+            min_delta: 0.0,
+            patience: 3,
+            mode,
+            stopping_threshold: None,
+            divergence_threshold: None,
+            check_finite: true,
+            state: StoppingState::default(),
+        }
     }
     /// Sets the patience.
     pub fn patience(mut self, patience: usize) -> Self {
@@ -69,12 +78,16 @@ impl EarlyStopping {
         if let Some(t) = self.stopping_threshold
             && self.mode.improved(current, t, 0.0) | (current == t)
         {
-            return Some(format!("{m} = {current} reached the stopping threshold {t}"));
+            return Some(format!(
+                "{m} = {current} reached the stopping threshold {t}"
+            ));
         }
         if let Some(t) = self.divergence_threshold
             && self.mode.improved(t, current, 0.0)
         {
-            return Some(format!("{m} = {current} is worse than the divergence threshold {t}"));
+            return Some(format!(
+                "{m} = {current} is worse than the divergence threshold {t}"
+            ));
         }
         let best = self.state.best_score.unwrap_or(self.mode.worst());
         if self.mode.improved(current, best, self.min_delta) {
@@ -83,7 +96,12 @@ impl EarlyStopping {
             None
         } else {
             self.state.wait_count += 1;
-            (self.state.wait_count >= self.patience).then(|| format!("{m} did not improve by more than {} for {} checks (best {best})", self.min_delta, self.state.wait_count))
+            (self.state.wait_count >= self.patience).then(|| {
+                format!(
+                    "{m} did not improve by more than {} for {} checks (best {best})",
+                    self.min_delta, self.state.wait_count
+                )
+            })
         }
     }
 }
@@ -101,7 +119,11 @@ impl Callback for EarlyStopping {
                 "EarlyStopping(monitor=`{}`) could not find `{}` among the logged metrics [{}]",
                 self.monitor,
                 self.monitor,
-                cx.callback_metrics().keys().cloned().collect::<Vec<_>>().join(", ")
+                cx.callback_metrics()
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         };
         if let Some(reason) = self.evaluate(current) {
@@ -127,7 +149,9 @@ mod tests {
 
     #[test]
     fn stops_after_patience_without_improvement() {
-        let mut es = EarlyStopping::new("val_loss", Mode::Min).patience(2).min_delta(0.1);
+        let mut es = EarlyStopping::new("val_loss", Mode::Min)
+            .patience(2)
+            .min_delta(0.1);
         assert!(es.evaluate(1.0).is_none());
         assert!(es.evaluate(0.95).is_none()); // not better by 0.1
         assert!(es.evaluate(0.5).is_none()); // better: resets
@@ -144,6 +168,11 @@ mod tests {
         let mut es = EarlyStopping::new("loss", Mode::Min);
         es.divergence_threshold = Some(10.0);
         assert!(es.evaluate(11.0).unwrap().contains("divergence"));
-        assert!(EarlyStopping::new("loss", Mode::Min).evaluate(f64::NAN).unwrap().contains("not finite"));
+        assert!(
+            EarlyStopping::new("loss", Mode::Min)
+                .evaluate(f64::NAN)
+                .unwrap()
+                .contains("not finite")
+        );
     }
 }

@@ -27,7 +27,11 @@ impl LearningRateMonitor {
     fn log(cx: &mut HookContext) {
         let rates: Vec<(String, f64)> = cx.learning_rates().to_vec();
         for (name, lr) in rates {
-            cx.log_with(&format!("lr-{name}"), lr, LogOptions::default().on_step(true).on_epoch(false));
+            cx.log_with(
+                &format!("lr-{name}"),
+                lr,
+                LogOptions::default().on_step(true).on_epoch(false),
+            );
         }
     }
 }

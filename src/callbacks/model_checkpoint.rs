@@ -44,7 +44,10 @@ struct CheckpointBook {
 impl ModelCheckpoint {
     /// Checkpoints written into `dirpath`, one per epoch, plus `last.ckpt`.
     pub fn new(dirpath: impl Into<PathBuf>) -> Self {
-        Self { dirpath: Some(dirpath.into()), ..Self::default() }
+        Self {
+            dirpath: Some(dirpath.into()),
+            ..Self::default()
+        }
     }
     /// Ranks by `monitor` in `mode`.
     pub fn monitor(mut self, monitor: &str, mode: Mode) -> Self {
@@ -83,7 +86,9 @@ impl ModelCheckpoint {
     }
 
     fn dir(&self) -> PathBuf {
-        self.dirpath.clone().unwrap_or_else(|| PathBuf::from("checkpoints"))
+        self.dirpath
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("checkpoints"))
     }
 
     fn save(&mut self, cx: &mut HookContext) -> Result<()> {
@@ -97,7 +102,11 @@ impl ModelCheckpoint {
                 Some(v) => Some(*v),
                 None => bail!(
                     "ModelCheckpoint(monitor=`{key}`) could not find `{key}` among the logged metrics [{}]; log it with cx.log(\"{key}\", ..) or fix the monitor name",
-                    cx.callback_metrics().keys().cloned().collect::<Vec<_>>().join(", ")
+                    cx.callback_metrics()
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             },
             None => None,
@@ -112,11 +121,21 @@ impl ModelCheckpoint {
             };
             // With no monitor, "best" means most recent.
             let value = score.unwrap_or(-(step as f64));
-            let keep = self.save_top_k < 0 || (self.state.best_k_models.len() as i64) < self.save_top_k || self.state.best_k_models.iter().any(|(_, v)| better(value, *v) || score.is_none());
+            let keep = self.save_top_k < 0
+                || (self.state.best_k_models.len() as i64) < self.save_top_k
+                || self
+                    .state
+                    .best_k_models
+                    .iter()
+                    .any(|(_, v)| better(value, *v) || score.is_none());
             if keep {
                 self.state.best_k_models.retain(|(p, _)| *p != path);
                 self.state.best_k_models.push((path.clone(), value));
-                let mode = if score.is_none() { Mode::Min } else { self.mode };
+                let mode = if score.is_none() {
+                    Mode::Min
+                } else {
+                    self.mode
+                };
                 self.state.best_k_models.sort_by(|a, b| match mode {
                     Mode::Min => a.1.total_cmp(&b.1),
                     Mode::Max => b.1.total_cmp(&a.1),
@@ -130,13 +149,19 @@ impl ModelCheckpoint {
                 self.state.best_model_path = best.to_string_lossy().into_owned();
                 self.state.best_model_score = score.map(|_| best_score);
                 cx.set_best_checkpoint_path(best);
-                cx.request_checkpoint(CheckpointRequest { path: path.clone(), then_remove: then_remove.clone() });
+                cx.request_checkpoint(CheckpointRequest {
+                    path: path.clone(),
+                    then_remove: then_remove.clone(),
+                });
             }
         }
         if self.save_last {
             let last = self.dir().join("last.ckpt");
             self.state.last_model_path = last.to_string_lossy().into_owned();
-            cx.request_checkpoint(CheckpointRequest { path: last, then_remove: Vec::new() });
+            cx.request_checkpoint(CheckpointRequest {
+                path: last,
+                then_remove: Vec::new(),
+            });
         }
         Ok(())
     }
@@ -165,7 +190,9 @@ pub fn format_filename(template: &str, cx: &HookContext) -> Result<String> {
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let close = rest[open..].find('}').map(|c| open + c);
-        let Some(close) = close else { bail!("ModelCheckpoint filename `{template}` has an unclosed `{{`") };
+        let Some(close) = close else {
+            bail!("ModelCheckpoint filename `{template}` has an unclosed `{{`")
+        };
         let token = &rest[open + 1..close];
         let (key, spec) = token.split_once(':').unwrap_or((token, ""));
         let value = match key {
@@ -173,10 +200,16 @@ pub fn format_filename(template: &str, cx: &HookContext) -> Result<String> {
             "step" => cx.global_step() as f64,
             other => match cx.callback_metrics().get(other) {
                 Some(v) => *v,
-                None => bail!("ModelCheckpoint filename `{template}` uses `{other}`, which was never logged"),
+                None => bail!(
+                    "ModelCheckpoint filename `{template}` uses `{other}`, which was never logged"
+                ),
             },
         };
-        let text = match spec.strip_prefix('.').and_then(|s| s.strip_suffix('f')).and_then(|d| d.parse::<usize>().ok()) {
+        let text = match spec
+            .strip_prefix('.')
+            .and_then(|s| s.strip_suffix('f'))
+            .and_then(|d| d.parse::<usize>().ok())
+        {
             Some(decimals) => format!("{value:.decimals$}"),
             None if key == "epoch" || key == "step" => format!("{}", value as u64),
             None => format!("{value}"),
@@ -203,7 +236,12 @@ impl Callback for ModelCheckpoint {
             self.dirpath = Some(log_dir.join("checkpoints"));
         }
     }
-    fn on_train_batch_end(&mut self, _loss: f64, _batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn on_train_batch_end(
+        &mut self,
+        _loss: f64,
+        _batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         if let Some(n) = self.every_n_train_steps
             && cx.global_step() > 0
             && cx.global_step() % n == 0
@@ -213,7 +251,8 @@ impl Callback for ModelCheckpoint {
         Ok(())
     }
     fn on_train_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
-        if self.every_n_train_steps.is_none() && (cx.current_epoch() + 1) % self.every_n_epochs == 0 {
+        if self.every_n_train_steps.is_none() && (cx.current_epoch() + 1) % self.every_n_epochs == 0
+        {
             self.save(cx)?;
         }
         Ok(())

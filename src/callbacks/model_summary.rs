@@ -48,6 +48,11 @@ mod tests {
     #[test]
     fn totals_and_units() {
         let text = super::render_summary(&[("encoder".into(), 12_345), ("head".into(), 10)]);
-        assert!(text.contains("encoder") && text.contains("12.3 K") && text.contains("12.4 K trainable params"), "{text}");
+        assert!(
+            text.contains("encoder")
+                && text.contains("12.3 K")
+                && text.contains("12.4 K trainable params"),
+            "{text}"
+        );
     }
 }

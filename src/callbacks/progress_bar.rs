@@ -13,16 +13,22 @@ pub struct ProgressBar {
 }
 
 fn metrics_text(cx: &HookContext) -> String {
-    cx.progress_bar_metrics().iter().map(|(k, v)| format!("{k}={v:.4}")).collect::<Vec<_>>().join(" ")
+    cx.progress_bar_metrics()
+        .iter()
+        .map(|(k, v)| format!("{k}={v:.4}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl ProgressBar {
     fn start(&mut self, len: usize, label: String) {
         let bar = Bar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}] {msg}")
-                .expect("static template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix} {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}] {msg}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
         );
         bar.set_prefix(label);
         self.bar = Some(bar);
@@ -35,13 +41,21 @@ impl Callback for ProgressBar {
     }
     fn on_train_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
         let epochs = cx.max_epochs().map_or("?".to_string(), |m| m.to_string());
-        self.start(cx.num_training_batches(), format!("Epoch {}/{epochs}", cx.current_epoch()));
+        self.start(
+            cx.num_training_batches(),
+            format!("Epoch {}/{epochs}", cx.current_epoch()),
+        );
         if let Some(bar) = &self.bar {
             bar.set_position(cx.progress().batch_in_epoch as u64);
         }
         Ok(())
     }
-    fn on_train_batch_end(&mut self, _loss: f64, _batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn on_train_batch_end(
+        &mut self,
+        _loss: f64,
+        _batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         if let Some(bar) = &self.bar {
             bar.inc(1);
             bar.set_message(format!("step={} {}", cx.global_step(), metrics_text(cx)));

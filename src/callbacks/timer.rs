@@ -25,7 +25,10 @@ pub struct Timer {
 impl Timer {
     /// A timer that stops training after `duration`.
     pub fn with_duration(duration: Duration) -> Self {
-        Self { duration: Some(duration), ..Self::default() }
+        Self {
+            duration: Some(duration),
+            ..Self::default()
+        }
     }
     /// Training time so far, across resumes.
     pub fn train_elapsed(&self) -> Duration {
@@ -74,7 +77,12 @@ impl Callback for Timer {
         }
         Ok(())
     }
-    fn on_train_batch_end(&mut self, _loss: f64, _batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn on_train_batch_end(
+        &mut self,
+        _loss: f64,
+        _batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         if let Some(limit) = self.duration
             && self.train_elapsed() >= limit
         {

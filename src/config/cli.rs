@@ -55,7 +55,15 @@ impl Cli {
     /// Parses `args` (without the program name). `extra_commands` are the example's own
     /// subcommands; `extra_options` the non-dotted `--name=value` options it accepts.
     pub fn parse(args: &[String], extra_commands: &[&str], extra_options: &[&str]) -> Result<Self> {
-        let mut cli = Cli { command: Command::Fit, config: None, ckpt_path: None, print_config: false, overrides: Vec::new(), positional: Vec::new(), options: Vec::new() };
+        let mut cli = Cli {
+            command: Command::Fit,
+            config: None,
+            ckpt_path: None,
+            print_config: false,
+            overrides: Vec::new(),
+            positional: Vec::new(),
+            options: Vec::new(),
+        };
         let mut it = args.iter().peekable();
         let mut command_seen = false;
         while let Some(arg) = it.next() {
@@ -84,8 +92,12 @@ impl Cli {
                         k => {
                             let mut known = vec!["config", "ckpt-path", "print-config"];
                             known.extend_from_slice(extra_options);
-                            let hint = nearest(k, known.iter().copied()).map(|n| format!("; did you mean --{n}?")).unwrap_or_default();
-                            bail!("unknown option --{k}: config overrides are dotted (--trainer.max_epochs=3){hint}");
+                            let hint = nearest(k, known.iter().copied())
+                                .map(|n| format!("; did you mean --{n}?"))
+                                .unwrap_or_default();
+                            bail!(
+                                "unknown option --{k}: config overrides are dotted (--trainer.max_epochs=3){hint}"
+                            );
                         }
                     }
                 }
@@ -100,8 +112,13 @@ impl Cli {
                         w => {
                             let mut all = vec!["fit", "validate", "test", "predict"];
                             all.extend_from_slice(extra_commands);
-                            let hint = nearest(w, all.iter().copied()).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
-                            bail!("unknown command `{w}`{hint}; expected one of {}", all.join(", "));
+                            let hint = nearest(w, all.iter().copied())
+                                .map(|n| format!(" (did you mean `{n}`?)"))
+                                .unwrap_or_default();
+                            bail!(
+                                "unknown command `{w}`{hint}; expected one of {}",
+                                all.join(", ")
+                            );
                         }
                     };
                 }
@@ -113,7 +130,11 @@ impl Cli {
 
     /// The value of an example's own `--name=value` option.
     pub fn option(&self, name: &str) -> Option<&str> {
-        self.options.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -127,20 +148,41 @@ mod tests {
 
     #[test]
     fn parses_commands_configs_and_overrides() {
-        let cli = Cli::parse(&args("test -f c.yaml --ckpt-path best --trainer.max_epochs=3 --model.params.k 5"), &[], &[]).unwrap();
+        let cli = Cli::parse(
+            &args("test -f c.yaml --ckpt-path best --trainer.max_epochs=3 --model.params.k 5"),
+            &[],
+            &[],
+        )
+        .unwrap();
         assert_eq!(cli.command, Command::Test);
         assert_eq!(cli.config, Some(PathBuf::from("c.yaml")));
         assert_eq!(cli.ckpt_path.as_deref(), Some("best"));
-        assert_eq!(cli.overrides, vec![("trainer.max_epochs".into(), "3".into()), ("model.params.k".into(), "5".into())]);
-        assert_eq!(Cli::parse(&args("-f c.yaml"), &[], &[]).unwrap().command, Command::Fit);
-        assert_eq!(Cli::parse(&args("topics -f c.yaml"), &["topics"], &[]).unwrap().command, Command::Extra("topics".into()));
+        assert_eq!(
+            cli.overrides,
+            vec![
+                ("trainer.max_epochs".into(), "3".into()),
+                ("model.params.k".into(), "5".into())
+            ]
+        );
+        assert_eq!(
+            Cli::parse(&args("-f c.yaml"), &[], &[]).unwrap().command,
+            Command::Fit
+        );
+        assert_eq!(
+            Cli::parse(&args("topics -f c.yaml"), &["topics"], &[])
+                .unwrap()
+                .command,
+            Command::Extra("topics".into())
+        );
     }
 
     #[test]
     fn unknown_commands_and_options_get_suggestions() {
         let e = Cli::parse(&args("tset"), &[], &[]).unwrap_err().to_string();
         assert!(e.contains("did you mean `test`"), "{e}");
-        let e = Cli::parse(&args("--confg x"), &[], &[]).unwrap_err().to_string();
+        let e = Cli::parse(&args("--confg x"), &[], &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--config"), "{e}");
     }
 }

@@ -55,11 +55,20 @@ pub struct ExperimentConfig<M, D> {
 }
 
 /// Keys Lightning removed; present in a config they get a one-line notice.
-const DEPRECATED_TRAINER_KEYS: [&str; 4] = ["gpus", "auto_select_gpus", "progress_bar_refresh_rate", "automatic_optimization"];
+const DEPRECATED_TRAINER_KEYS: [&str; 4] = [
+    "gpus",
+    "auto_select_gpus",
+    "progress_bar_refresh_rate",
+    "automatic_optimization",
+];
 
 /// Parses `text` (from `source`) into `T`, with overrides applied; errors name the file, line,
 /// key, what was expected, and the nearest valid key.
-pub fn parse_config<T: DeserializeOwned>(text: &str, source: &Path, overrides: &[(String, String)]) -> Result<(T, Value)> {
+pub fn parse_config<T: DeserializeOwned>(
+    text: &str,
+    source: &Path,
+    overrides: &[(String, String)],
+) -> Result<(T, Value)> {
     let name = source.display();
     // First pass on the text itself: serde-saphyr errors carry line and column.
     let typed_from_text = serde_saphyr::from_str::<T>(text);
@@ -74,22 +83,31 @@ pub fn parse_config<T: DeserializeOwned>(text: &str, source: &Path, overrides: &
         if let Some(k) = &key {
             out.push_str(&format!(": key `{k}`"));
         }
-        let first = message.lines().next().unwrap_or(&message).trim_start_matches("error: ");
+        let first = message
+            .lines()
+            .next()
+            .unwrap_or(&message)
+            .trim_start_matches("error: ");
         out.push_str(&format!(": {first}"));
         if let Some(s) = error::suggestion(&message) {
             out.push_str(&format!("; {s}"));
         }
-        out.push_str(&format!("\n{}", message.lines().skip(1).collect::<Vec<_>>().join("\n")));
+        out.push_str(&format!(
+            "\n{}",
+            message.lines().skip(1).collect::<Vec<_>>().join("\n")
+        ));
         return Err(anyhow!(out));
     }
-    let mut value: Value = serde_saphyr::from_str(text).with_context(|| format!("{name}: not valid YAML"))?;
+    let mut value: Value =
+        serde_saphyr::from_str(text).with_context(|| format!("{name}: not valid YAML"))?;
     if overrides.is_empty() {
         // The typed parse is authoritative: untyped YAML reads scalars such as `y` or `on` as
         // booleans, which a string field must not see.
         return Ok((typed_from_text.expect("checked above"), value));
     }
     for (key, raw) in overrides {
-        apply_override(&mut value, key, raw).with_context(|| format!("applying override --{key}={raw}"))?;
+        apply_override(&mut value, key, raw)
+            .with_context(|| format!("applying override --{key}={raw}"))?;
     }
     let typed: T = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
         let path = e.path().to_string();
@@ -106,15 +124,25 @@ pub fn parse_config<T: DeserializeOwned>(text: &str, source: &Path, overrides: &
 impl<M: DeserializeOwned + Serialize, D: DeserializeOwned + Serialize> ExperimentConfig<M, D> {
     /// Reads `path`, applies `overrides`, migrates deprecated keys, checks ranges.
     pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
         let (mut config, value): (Self, Value) = parse_config(&text, path, overrides)?;
         if let Some(trainer) = value.get("trainer").and_then(Value::as_object) {
-            for key in DEPRECATED_TRAINER_KEYS.iter().filter(|k| trainer.contains_key(**k)) {
+            for key in DEPRECATED_TRAINER_KEYS
+                .iter()
+                .filter(|k| trainer.contains_key(**k))
+            {
                 if config.trainer.gpus.is_none() && *key == "gpus" {
-                    eprintln!("notice: {}: trainer.gpus is deprecated (removed in Lightning 2.0): use trainer.accelerator and trainer.devices", path.display());
+                    eprintln!(
+                        "notice: {}: trainer.gpus is deprecated (removed in Lightning 2.0): use trainer.accelerator and trainer.devices",
+                        path.display()
+                    );
                 }
                 if config.trainer.auto_select_gpus.is_none() && *key == "auto_select_gpus" {
-                    eprintln!("notice: {}: trainer.auto_select_gpus is deprecated (removed in Lightning 2.0): trainer.devices: auto selects devices", path.display());
+                    eprintln!(
+                        "notice: {}: trainer.auto_select_gpus is deprecated (removed in Lightning 2.0): trainer.devices: auto selects devices",
+                        path.display()
+                    );
                 }
             }
         }
@@ -124,7 +152,10 @@ impl<M: DeserializeOwned + Serialize, D: DeserializeOwned + Serialize> Experimen
         if let Some(root) = &config.root_dir {
             config.trainer.default_root_dir = root.clone();
         }
-        config.trainer.validate().with_context(|| format!("{}: invalid trainer settings", path.display()))?;
+        config
+            .trainer
+            .validate()
+            .with_context(|| format!("{}: invalid trainer settings", path.display()))?;
         Ok(config)
     }
 

@@ -6,5 +6,5 @@ mod sampler;
 
 pub use batch::Batch;
 pub use loader::{BatchIter, DataLoader, Dataset};
-pub(crate) use sampler::mix;
 pub use sampler::Sampler;
+pub(crate) use sampler::mix;

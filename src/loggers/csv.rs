@@ -19,7 +19,12 @@ pub struct CsvLogger {
 impl CsvLogger {
     /// A logger writing `<dir>/metrics.csv`.
     pub fn new(dir: &Path) -> Self {
-        Self { path: dir.join("metrics.csv"), columns: BTreeSet::new(), rows: Vec::new(), dirty: false }
+        Self {
+            path: dir.join("metrics.csv"),
+            columns: BTreeSet::new(),
+            rows: Vec::new(),
+            dirty: false,
+        }
     }
 
     fn write(&mut self) -> Result<()> {
@@ -39,7 +44,8 @@ impl CsvLogger {
             }
             out.push('\n');
         }
-        std::fs::write(&self.path, out).with_context(|| format!("cannot write {}", self.path.display()))?;
+        std::fs::write(&self.path, out)
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
         self.dirty = false;
         Ok(())
     }
@@ -53,7 +59,9 @@ impl Logger for CsvLogger {
         self.columns.extend(metrics.keys().cloned());
         // Lightning merges values logged at the same step into one row.
         match self.rows.last_mut() {
-            Some((s, row)) if *s == step => row.extend(metrics.iter().map(|(k, v)| (k.clone(), *v))),
+            Some((s, row)) if *s == step => {
+                row.extend(metrics.iter().map(|(k, v)| (k.clone(), *v)))
+            }
             _ => self.rows.push((step, metrics.clone())),
         }
         self.dirty = true;
@@ -79,9 +87,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("csvlog-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut log = CsvLogger::new(&dir);
-        log.log_metrics(&BTreeMap::from([("loss".to_string(), 0.5)]), 1).unwrap();
-        log.log_metrics(&BTreeMap::from([("val_loss".to_string(), 0.25)]), 1).unwrap();
-        log.log_metrics(&BTreeMap::from([("loss".to_string(), 0.125)]), 2).unwrap();
+        log.log_metrics(&BTreeMap::from([("loss".to_string(), 0.5)]), 1)
+            .unwrap();
+        log.log_metrics(&BTreeMap::from([("val_loss".to_string(), 0.25)]), 1)
+            .unwrap();
+        log.log_metrics(&BTreeMap::from([("loss".to_string(), 0.125)]), 2)
+            .unwrap();
         log.finalize("success").unwrap();
         let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
         assert_eq!(text, "step,loss,val_loss\n1,0.5,0.25\n2,0.125,\n");

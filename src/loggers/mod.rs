@@ -36,11 +36,18 @@ pub trait Logger: Send {
 /// Picks `<root>/lightning_logs/version_N` with N one above the highest existing version.
 pub fn next_version_dir(root: &Path, name: &str) -> Result<PathBuf> {
     let base = root.join(name);
-    std::fs::create_dir_all(&base).with_context(|| format!("cannot create log directory {}", base.display()))?;
+    std::fs::create_dir_all(&base)
+        .with_context(|| format!("cannot create log directory {}", base.display()))?;
     let mut next = 0;
-    for entry in std::fs::read_dir(&base).with_context(|| format!("cannot list {}", base.display()))? {
+    for entry in
+        std::fs::read_dir(&base).with_context(|| format!("cannot list {}", base.display()))?
+    {
         let name = entry?.file_name();
-        if let Some(n) = name.to_str().and_then(|s| s.strip_prefix("version_")).and_then(|s| s.parse::<usize>().ok()) {
+        if let Some(n) = name
+            .to_str()
+            .and_then(|s| s.strip_prefix("version_"))
+            .and_then(|s| s.parse::<usize>().ok())
+        {
             next = next.max(n + 1);
         }
     }
@@ -56,7 +63,11 @@ pub fn flatten_hparams(value: &Value) -> BTreeMap<String, Value> {
         match v {
             Value::Object(map) => {
                 for (k, v) in map {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}/{k}") };
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}/{k}")
+                    };
                     walk(&key, v, out);
                 }
             }

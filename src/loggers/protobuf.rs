@@ -72,6 +72,9 @@ mod tests {
     fn varint_and_fields_encode_like_protoc() {
         // field 2, varint 300 -> 0x10 0xAC 0x02 (protobuf encoding guide's example value).
         assert_eq!(Message::default().varint(2, 300).0, vec![0x10, 0xAC, 0x02]);
-        assert_eq!(Message::default().string(1, "hi").0, vec![0x0A, 2, b'h', b'i']);
+        assert_eq!(
+            Message::default().string(1, "hi").0,
+            vec![0x0A, 2, b'h', b'i']
+        );
     }
 }

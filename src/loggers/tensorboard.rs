@@ -25,7 +25,10 @@ pub struct TensorBoardLogger {
 }
 
 fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 fn plugin_metadata(plugin: &str, content: &[u8]) -> Message {
@@ -37,10 +40,25 @@ impl TensorBoardLogger {
     pub fn new(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-        let path = dir.join(format!("events.out.tfevents.{}.{}.{}.0", now() as u64, host, std::process::id()));
-        let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        let mut logger = Self { path, out: BufWriter::new(file), hparams: BTreeMap::new(), metric_tags: Vec::new() };
-        logger.write_event(Message::default().double(1, now()).string(3, "brain.Event:2"))?;
+        let path = dir.join(format!(
+            "events.out.tfevents.{}.{}.{}.0",
+            now() as u64,
+            host,
+            std::process::id()
+        ));
+        let file =
+            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut logger = Self {
+            path,
+            out: BufWriter::new(file),
+            hparams: BTreeMap::new(),
+            metric_tags: Vec::new(),
+        };
+        logger.write_event(
+            Message::default()
+                .double(1, now())
+                .string(3, "brain.Event:2"),
+        )?;
         Ok(logger)
     }
 
@@ -50,12 +68,19 @@ impl TensorBoardLogger {
     }
 
     fn write_event(&mut self, event: Message) -> Result<()> {
-        self.out.write_all(&tfrecord(&event.0)).with_context(|| format!("cannot write {}", self.path.display()))
+        self.out
+            .write_all(&tfrecord(&event.0))
+            .with_context(|| format!("cannot write {}", self.path.display()))
     }
 
     fn write_summary(&mut self, step: usize, value: Message) -> Result<()> {
         let summary = Message::default().message(1, value);
-        self.write_event(Message::default().double(1, now()).varint(2, step as u64).message(5, summary))
+        self.write_event(
+            Message::default()
+                .double(1, now())
+                .varint(2, step as u64)
+                .message(5, summary),
+        )
     }
 
     fn hparams_value(v: &Value) -> Message {
@@ -80,17 +105,30 @@ impl TensorBoardLogger {
             experiment = experiment.message(2, Message::default().string(1, name).varint(4, ty));
         }
         for tag in &self.metric_tags {
-            experiment = experiment.message(3, Message::default().message(1, Message::default().string(2, tag)));
+            experiment = experiment.message(
+                3,
+                Message::default().message(1, Message::default().string(2, tag)),
+            );
         }
         let mut session = Message::default();
         for (name, v) in &self.hparams {
-            session = session.message(1, Message::default().string(1, name).message(2, Self::hparams_value(v)));
+            session = session.message(
+                1,
+                Message::default()
+                    .string(1, name)
+                    .message(2, Self::hparams_value(v)),
+            );
         }
         session = session.double(5, now());
         let exp = Message::default().varint(1, 0).message(2, experiment);
         let start = Message::default().varint(1, 0).message(3, session);
-        for (tag, content) in [("_hparams_/experiment", exp), ("_hparams_/session_start_info", start)] {
-            let value = Message::default().string(1, tag).message(9, plugin_metadata("hparams", &content.0));
+        for (tag, content) in [
+            ("_hparams_/experiment", exp),
+            ("_hparams_/session_start_info", start),
+        ] {
+            let value = Message::default()
+                .string(1, tag)
+                .message(9, plugin_metadata("hparams", &content.0));
             self.write_summary(0, value)?;
         }
         Ok(())
@@ -117,8 +155,14 @@ impl Logger for TensorBoardLogger {
     fn log_text(&mut self, tag: &str, text: &str, step: usize) -> Result<()> {
         // TensorProto: dtype DT_STRING (7), shape [1], string_val.
         let shape = Message::default().message(2, Message::default().varint(1, 1));
-        let tensor = Message::default().varint(1, 7).message(2, shape).bytes(8, text.as_bytes());
-        let value = Message::default().string(1, &format!("{tag}/text_summary")).message(8, tensor).message(9, plugin_metadata("text", &[]));
+        let tensor = Message::default()
+            .varint(1, 7)
+            .message(2, shape)
+            .bytes(8, text.as_bytes());
+        let value = Message::default()
+            .string(1, &format!("{tag}/text_summary"))
+            .message(8, tensor)
+            .message(9, plugin_metadata("text", &[]));
         self.write_summary(step, value)
     }
 
@@ -136,7 +180,15 @@ impl Logger for TensorBoardLogger {
             let i = (((v - min) / width) as usize).min(buckets - 1);
             counts[i] += 1.0;
         }
-        let limits: Vec<f64> = (1..=buckets).map(|i| if i == buckets { max } else { min + width * i as f64 }).collect();
+        let limits: Vec<f64> = (1..=buckets)
+            .map(|i| {
+                if i == buckets {
+                    max
+                } else {
+                    min + width * i as f64
+                }
+            })
+            .collect();
         let histo = Message::default()
             .double(1, min)
             .double(2, max)
@@ -150,7 +202,9 @@ impl Logger for TensorBoardLogger {
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.out.flush().with_context(|| format!("cannot flush {}", self.path.display()))
+        self.out
+            .flush()
+            .with_context(|| format!("cannot flush {}", self.path.display()))
     }
 
     fn finalize(&mut self, status: &str) -> Result<()> {
@@ -158,9 +212,13 @@ impl Logger for TensorBoardLogger {
             // Re-declare the metric tags seen, so the hparams dashboard lists them.
             self.write_hparams()?;
             // SessionEndInfo.status: 1 success, 2 failure.
-            let end = Message::default().varint(1, if status == "success" { 1 } else { 2 }).double(2, now());
+            let end = Message::default()
+                .varint(1, if status == "success" { 1 } else { 2 })
+                .double(2, now());
             let content = Message::default().varint(1, 0).message(4, end);
-            let value = Message::default().string(1, "_hparams_/session_end_info").message(9, plugin_metadata("hparams", &content.0));
+            let value = Message::default()
+                .string(1, "_hparams_/session_end_info")
+                .message(9, plugin_metadata("hparams", &content.0));
             self.write_summary(0, value)?;
         }
         self.flush()

@@ -38,22 +38,48 @@ impl ModuleVisitor for NormVisitor<'_> {
             let norm = if p.is_infinite() {
                 grad.abs().max().into_scalar::<f64>()
             } else {
-                grad.abs().powf_scalar(p).sum().into_scalar::<f64>().powf(1.0 / p)
+                grad.abs()
+                    .powf_scalar(p)
+                    .sum()
+                    .into_scalar::<f64>()
+                    .powf(1.0 / p)
             };
-            let name = if self.path.is_empty() { param.id.to_string() } else { self.path.join(".") };
+            let name = if self.path.is_empty() {
+                param.id.to_string()
+            } else {
+                self.path.join(".")
+            };
             self.per_param.push((name, norm));
         }
     }
 }
 
 /// Norm of every parameter's gradient and the total norm over all of them.
-pub fn grad_norms<M: Module>(module: &M, grads: &GradientsParams, norm_type: f64) -> (Vec<(String, f64)>, f64) {
-    let mut visitor = NormVisitor { grads, norm_type, path: Vec::new(), per_param: Vec::new() };
+pub fn grad_norms<M: Module>(
+    module: &M,
+    grads: &GradientsParams,
+    norm_type: f64,
+) -> (Vec<(String, f64)>, f64) {
+    let mut visitor = NormVisitor {
+        grads,
+        norm_type,
+        path: Vec::new(),
+        per_param: Vec::new(),
+    };
     module.visit(&mut visitor);
     let total = if norm_type.is_infinite() {
-        visitor.per_param.iter().map(|(_, n)| *n).fold(0.0, f64::max)
+        visitor
+            .per_param
+            .iter()
+            .map(|(_, n)| *n)
+            .fold(0.0, f64::max)
     } else {
-        visitor.per_param.iter().map(|(_, n)| n.powf(norm_type)).sum::<f64>().powf(1.0 / norm_type)
+        visitor
+            .per_param
+            .iter()
+            .map(|(_, n)| n.powf(norm_type))
+            .sum::<f64>()
+            .powf(1.0 / norm_type)
     };
     (visitor.per_param, total)
 }
@@ -74,13 +100,22 @@ impl ModuleVisitor for ScaleVisitor<'_> {
     }
 }
 
-fn transform_all<M: Module>(module: &M, grads: &mut GradientsParams, transform: &dyn Fn(Tensor<1>) -> Tensor<1>) {
+fn transform_all<M: Module>(
+    module: &M,
+    grads: &mut GradientsParams,
+    transform: &dyn Fn(Tensor<1>) -> Tensor<1>,
+) {
     let mut visitor = ScaleVisitor { grads, transform };
     module.visit(&mut visitor);
 }
 
 /// Clips `grads` in place; returns the global L2 norm before clipping (`Norm`) or `None` (`Value`).
-pub fn clip_gradients<M: Module>(module: &M, grads: &mut GradientsParams, max: f64, algorithm: ClipAlgorithm) -> Option<f64> {
+pub fn clip_gradients<M: Module>(
+    module: &M,
+    grads: &mut GradientsParams,
+    max: f64,
+    algorithm: ClipAlgorithm,
+) -> Option<f64> {
     match algorithm {
         ClipAlgorithm::Norm => {
             let (_, total) = grad_norms(module, grads, 2.0);

@@ -8,7 +8,9 @@ use burn::lr_scheduler::linear::LinearLrSchedulerConfig;
 use burn::lr_scheduler::step::StepLrSchedulerConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdaGradConfig, AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::optim::{
+    AdaGradConfig, AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig,
+};
 use serde::{Deserialize, Serialize};
 
 use super::scheduler::{Interval, LrSchedulerState, Mode, ReduceLrOnPlateau};
@@ -58,7 +60,18 @@ pub struct OptimizerParams {
 
 impl Default for OptimizerParams {
     fn default() -> Self {
-        Self { lr: 1e-3, weight_decay: 0.0, betas: (0.9, 0.999), eps: 1e-8, momentum: 0.0, dampening: 0.0, nesterov: false, amsgrad: false, alpha: 0.99, lr_decay: 0.0 }
+        Self {
+            lr: 1e-3,
+            weight_decay: 0.0,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            amsgrad: false,
+            alpha: 0.99,
+            lr_decay: 0.0,
+        }
     }
 }
 
@@ -78,11 +91,20 @@ impl OptimizerConfig {
     pub fn init(&self) -> Result<ModuleOptimizer> {
         let p = &self.params;
         if !(p.lr > 0.0 && p.lr.is_finite()) {
-            bail!("optimizer.params.lr must be a positive number, got {}", p.lr);
+            bail!(
+                "optimizer.params.lr must be a positive number, got {}",
+                p.lr
+            );
         }
         let l2 = (p.weight_decay > 0.0).then(|| WeightDecayConfig::new(p.weight_decay as f32));
         Ok(match self.name {
-            OptimizerName::Adam => AdamConfig::new().with_beta_1(p.betas.0).with_beta_2(p.betas.1).with_epsilon(p.eps).with_amsgrad(p.amsgrad).with_weight_decay(l2).init(),
+            OptimizerName::Adam => AdamConfig::new()
+                .with_beta_1(p.betas.0)
+                .with_beta_2(p.betas.1)
+                .with_epsilon(p.eps)
+                .with_amsgrad(p.amsgrad)
+                .with_weight_decay(l2)
+                .init(),
             OptimizerName::Adamw => AdamWConfig::new()
                 .with_beta_1(p.betas.0)
                 .with_beta_2(p.betas.1)
@@ -91,11 +113,28 @@ impl OptimizerConfig {
                 .with_weight_decay(p.weight_decay as f32)
                 .init(),
             OptimizerName::Sgd => {
-                let momentum = (p.momentum > 0.0).then(|| MomentumConfig::new().with_momentum(p.momentum).with_dampening(p.dampening).with_nesterov(p.nesterov));
-                SgdConfig::new().with_weight_decay(l2).with_momentum(momentum).init()
+                let momentum = (p.momentum > 0.0).then(|| {
+                    MomentumConfig::new()
+                        .with_momentum(p.momentum)
+                        .with_dampening(p.dampening)
+                        .with_nesterov(p.nesterov)
+                });
+                SgdConfig::new()
+                    .with_weight_decay(l2)
+                    .with_momentum(momentum)
+                    .init()
             }
-            OptimizerName::Adagrad => AdaGradConfig::new().with_lr_decay(p.lr_decay).with_epsilon(p.eps).with_weight_decay(l2).init(),
-            OptimizerName::Rmsprop => RmsPropConfig::new().with_alpha(p.alpha).with_momentum(p.momentum as f32).with_epsilon(p.eps).with_weight_decay(l2).init(),
+            OptimizerName::Adagrad => AdaGradConfig::new()
+                .with_lr_decay(p.lr_decay)
+                .with_epsilon(p.eps)
+                .with_weight_decay(l2)
+                .init(),
+            OptimizerName::Rmsprop => RmsPropConfig::new()
+                .with_alpha(p.alpha)
+                .with_momentum(p.momentum as f32)
+                .with_epsilon(p.eps)
+                .with_weight_decay(l2)
+                .init(),
         })
     }
 }
@@ -152,7 +191,21 @@ pub struct SchedulerParams {
 
 impl Default for SchedulerParams {
     fn default() -> Self {
-        Self { step_size: 10, gamma: 0.1, t_max: 10, min_lr: 0.0, final_lr: 0.0, factor: 0.1, patience: 10, cooldown: 0, threshold: 1e-4, mode: Mode::Min, monitor: None, interval: Interval::Epoch, frequency: 1 }
+        Self {
+            step_size: 10,
+            gamma: 0.1,
+            t_max: 10,
+            min_lr: 0.0,
+            final_lr: 0.0,
+            factor: 0.1,
+            patience: 10,
+            cooldown: 0,
+            threshold: 1e-4,
+            mode: Mode::Min,
+            monitor: None,
+            interval: Interval::Epoch,
+            frequency: 1,
+        }
     }
 }
 
@@ -174,10 +227,28 @@ impl SchedulerConfig {
         let err = |e: String| anyhow!("scheduler `{:?}`: {e}", self.name);
         let state = match self.name {
             SchedulerName::Constant => LrSchedulerState::burn(lr),
-            SchedulerName::StepLr => LrSchedulerState::burn(StepLrSchedulerConfig::new(lr, p.step_size).with_gamma(p.gamma).init().map_err(err)?),
-            SchedulerName::Cosine => LrSchedulerState::burn(CosineAnnealingLrSchedulerConfig::new(lr, p.t_max).with_min_lr(p.min_lr).init().map_err(err)?),
-            SchedulerName::Linear => LrSchedulerState::burn(LinearLrSchedulerConfig::new(lr, p.final_lr, p.t_max).init().map_err(err)?),
-            SchedulerName::Exponential => LrSchedulerState::burn(ExponentialLrSchedulerConfig::new(lr, p.gamma).init().map_err(err)?),
+            SchedulerName::StepLr => LrSchedulerState::burn(
+                StepLrSchedulerConfig::new(lr, p.step_size)
+                    .with_gamma(p.gamma)
+                    .init()
+                    .map_err(err)?,
+            ),
+            SchedulerName::Cosine => LrSchedulerState::burn(
+                CosineAnnealingLrSchedulerConfig::new(lr, p.t_max)
+                    .with_min_lr(p.min_lr)
+                    .init()
+                    .map_err(err)?,
+            ),
+            SchedulerName::Linear => LrSchedulerState::burn(
+                LinearLrSchedulerConfig::new(lr, p.final_lr, p.t_max)
+                    .init()
+                    .map_err(err)?,
+            ),
+            SchedulerName::Exponential => LrSchedulerState::burn(
+                ExponentialLrSchedulerConfig::new(lr, p.gamma)
+                    .init()
+                    .map_err(err)?,
+            ),
             SchedulerName::Plateau => {
                 let monitor = p.monitor.as_deref().ok_or_else(|| anyhow!("scheduler.params.monitor is required for the plateau scheduler (e.g. val_loss)"))?;
                 let mut plateau = ReduceLrOnPlateau::new(lr, p.mode, p.factor, p.patience);

@@ -65,7 +65,14 @@ impl ModuleVisitor for Accumulate<'_> {
 impl LightningOptimizer {
     /// Wraps a burn optimizer (`AdamConfig::new().init()`, …) with a constant rate `lr`.
     pub fn new(optimizer: impl Into<ModuleOptimizer>, lr: f64) -> Self {
-        Self { name: "optimizer".into(), optim: optimizer.into(), base_lr: lr, grads: None, steps: 0, scheduler: None }
+        Self {
+            name: "optimizer".into(),
+            optim: optimizer.into(),
+            base_lr: lr,
+            grads: None,
+            steps: 0,
+            scheduler: None,
+        }
     }
 
     /// Sets the name shown by the LR monitor.
@@ -82,7 +89,9 @@ impl LightningOptimizer {
 
     /// The base learning rate in force now.
     pub fn lr(&self) -> f64 {
-        self.scheduler.as_ref().map_or(self.base_lr, |s| s.current().base())
+        self.scheduler
+            .as_ref()
+            .map_or(self.base_lr, |s| s.current().base())
     }
 
     /// Drops the accumulated gradients (Lightning's `optimizer.zero_grad()`).
@@ -100,12 +109,20 @@ impl LightningOptimizer {
         let mut fresh = GradientsParams::from_grads(loss.backward(), module);
         match &mut self.grads {
             None => self.grads = Some(fresh),
-            Some(acc) => module.visit(&mut Accumulate { into: acc, from: &mut fresh }),
+            Some(acc) => module.visit(&mut Accumulate {
+                into: acc,
+                from: &mut fresh,
+            }),
         }
     }
 
     /// Clips the accumulated gradients over all parameters; returns the pre-clip global norm.
-    pub fn clip_gradients<M: Module>(&mut self, module: &M, max: f64, algorithm: ClipAlgorithm) -> Option<f64> {
+    pub fn clip_gradients<M: Module>(
+        &mut self,
+        module: &M,
+        max: f64,
+        algorithm: ClipAlgorithm,
+    ) -> Option<f64> {
         let grads = self.grads.as_mut()?;
         clip_gradients(module, grads, max, algorithm)
     }
@@ -120,7 +137,9 @@ impl LightningOptimizer {
 
     /// Applies the accumulated gradients to `module` and clears them.
     pub fn step<M: Module>(&mut self, module: M) -> M {
-        let Some(grads) = self.grads.take() else { return module };
+        let Some(grads) = self.grads.take() else {
+            return module;
+        };
         self.steps += 1;
         match &self.scheduler {
             Some(s) => self.optim.step(s.current().clone(), module, grads),
@@ -135,7 +154,10 @@ impl LightningOptimizer {
 
     /// The optimizer's state (moments, step counts) for checkpoints.
     pub fn state_bytes(&self) -> Result<Vec<u8>> {
-        let bytes = self.optim.into_bytes().map_err(|e| anyhow::anyhow!("cannot serialise optimizer state: {e:?}"))?;
+        let bytes = self
+            .optim
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("cannot serialise optimizer state: {e:?}"))?;
         Ok(bytes.to_vec())
     }
 

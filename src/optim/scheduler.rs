@@ -76,7 +76,18 @@ pub struct ReduceLrOnPlateau {
 impl ReduceLrOnPlateau {
     /// A plateau schedule starting at `lr`.
     pub fn new(lr: f64, mode: Mode, factor: f64, patience: usize) -> Self {
-        Self { lr, factor, patience, threshold: 1e-4, cooldown: 0, min_lr: 0.0, mode, best: mode.worst(), bad_epochs: 0, cooldown_left: 0 }
+        Self {
+            lr,
+            factor,
+            patience,
+            threshold: 1e-4,
+            cooldown: 0,
+            min_lr: 0.0,
+            mode,
+            best: mode.worst(),
+            bad_epochs: 0,
+            cooldown_left: 0,
+        }
     }
 
     /// Feeds one value of the monitored metric.
@@ -139,13 +150,30 @@ impl LrSchedulerState {
         let mut scheduler = scheduler.into();
         let before_current = scheduler.clone();
         let current = scheduler.step();
-        Self { schedule: Schedule::Burn { scheduler, before_current }, interval: Interval::Epoch, frequency: 1, monitor: None, name: None, current }
+        Self {
+            schedule: Schedule::Burn {
+                scheduler,
+                before_current,
+            },
+            interval: Interval::Epoch,
+            frequency: 1,
+            monitor: None,
+            name: None,
+            current,
+        }
     }
 
     /// A plateau schedule; `monitor` names the metric it watches.
     pub fn plateau(plateau: ReduceLrOnPlateau, monitor: &str) -> Self {
         let current = plateau.lr.into();
-        Self { schedule: Schedule::Plateau(plateau), interval: Interval::Epoch, frequency: 1, monitor: Some(monitor.to_string()), name: None, current }
+        Self {
+            schedule: Schedule::Plateau(plateau),
+            interval: Interval::Epoch,
+            frequency: 1,
+            monitor: Some(monitor.to_string()),
+            name: None,
+            current,
+        }
     }
 
     /// Sets the interval.
@@ -167,13 +195,18 @@ impl LrSchedulerState {
     /// Advances the schedule; plateau schedules need the monitored `metric`.
     pub fn step(&mut self, metric: Option<f64>) -> Result<()> {
         match &mut self.schedule {
-            Schedule::Burn { scheduler, before_current } => {
+            Schedule::Burn {
+                scheduler,
+                before_current,
+            } => {
                 *before_current = scheduler.clone();
                 self.current = scheduler.step();
             }
             Schedule::Plateau(plateau) => {
                 let name = self.monitor.as_deref().unwrap_or("?");
-                let value = metric.with_context(|| format!("plateau LR scheduler monitors `{name}`, which was not logged"))?;
+                let value = metric.with_context(|| {
+                    format!("plateau LR scheduler monitors `{name}`, which was not logged")
+                })?;
                 plateau.observe(value);
                 self.current = plateau.lr.into();
             }
@@ -185,7 +218,10 @@ impl LrSchedulerState {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         Ok(match &self.schedule {
             Schedule::Burn { before_current, .. } => {
-                let bytes = before_current.to_record().into_bytes().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                let bytes = before_current
+                    .to_record()
+                    .into_bytes()
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
                 bytes.to_vec()
             }
             Schedule::Plateau(p) => serde_json::to_vec(p)?,
@@ -195,17 +231,26 @@ impl LrSchedulerState {
     /// Restores what [`to_bytes`](Self::to_bytes) wrote.
     pub fn load_bytes(&mut self, bytes: &[u8]) -> Result<()> {
         match &mut self.schedule {
-            Schedule::Burn { scheduler, before_current } => {
-                let record = LrSchedulerRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
-                    .map_err(|e| anyhow::anyhow!("LR scheduler state is unreadable: {e:?}"))?;
+            Schedule::Burn {
+                scheduler,
+                before_current,
+            } => {
+                let record =
+                    LrSchedulerRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+                        .map_err(|e| anyhow::anyhow!("LR scheduler state is unreadable: {e:?}"))?;
                 *before_current = before_current.clone().load_record(record);
                 *scheduler = before_current.clone();
                 self.current = scheduler.step();
             }
             Schedule::Plateau(p) => {
-                let loaded: ReduceLrOnPlateau = serde_json::from_slice(bytes).context("plateau scheduler state is unreadable")?;
+                let loaded: ReduceLrOnPlateau = serde_json::from_slice(bytes)
+                    .context("plateau scheduler state is unreadable")?;
                 if loaded.mode != p.mode {
-                    bail!("plateau scheduler in the checkpoint has mode {:?}, configured {:?}", loaded.mode, p.mode);
+                    bail!(
+                        "plateau scheduler in the checkpoint has mode {:?}, configured {:?}",
+                        loaded.mode,
+                        p.mode
+                    );
                 }
                 self.current = loaded.lr.into();
                 *p = loaded;

@@ -31,8 +31,12 @@ impl<'de> Deserialize<'de> for Limit {
         match Raw::deserialize(d)? {
             Raw::Int(n) if n >= 0 => Ok(Limit::Batches(n as usize)),
             Raw::Float(f) if (0.0..=1.0).contains(&f) => Ok(Limit::Fraction(f)),
-            Raw::Int(n) => Err(serde::de::Error::custom(format!("expected a batch count >= 0 or a fraction in [0.0, 1.0], got {n}"))),
-            Raw::Float(f) => Err(serde::de::Error::custom(format!("expected a fraction in [0.0, 1.0] or an integer batch count, got {f}"))),
+            Raw::Int(n) => Err(serde::de::Error::custom(format!(
+                "expected a batch count >= 0 or a fraction in [0.0, 1.0], got {n}"
+            ))),
+            Raw::Float(f) => Err(serde::de::Error::custom(format!(
+                "expected a fraction in [0.0, 1.0] or an integer batch count, got {f}"
+            ))),
         }
     }
 }
@@ -80,7 +84,9 @@ impl Precision {
             "bf16-true" => Precision::Bf16,
             "16" | "16-mixed" => Precision::F16Mixed,
             "bf16" | "bf16-mixed" => Precision::Bf16Mixed,
-            other => bail!("unknown precision `{other}`; expected one of 32, 64, 16-mixed, bf16-mixed, 16-true, bf16-true"),
+            other => bail!(
+                "unknown precision `{other}`; expected one of 32, 64, 16-mixed, bf16-mixed, 16-true, bf16-true"
+            ),
         })
     }
 
@@ -96,7 +102,9 @@ impl Precision {
             ),
         };
         if !device.supports_dtype(dtype) {
-            bail!("precision {self:?} needs {dtype:?} arithmetic, which device {device:?} does not support");
+            bail!(
+                "precision {self:?} needs {dtype:?} arithmetic, which device {device:?} does not support"
+            );
         }
         if device.settings().float_dtype == dtype {
             return Ok(());
@@ -335,7 +343,10 @@ impl TrainerConfig {
             bail!("trainer.gradient_clip_val must be >= 0, got {v}");
         }
         if self.track_grad_norm != -1.0 && !(self.track_grad_norm > 0.0) {
-            bail!("trainer.track_grad_norm must be -1 (off), a positive p, or inf; got {}", self.track_grad_norm);
+            bail!(
+                "trainer.track_grad_norm must be -1 (off), a positive p, or inf; got {}",
+                self.track_grad_norm
+            );
         }
         if self.log_every_n_steps == 0 {
             bail!("trainer.log_every_n_steps must be at least 1");
@@ -366,7 +377,11 @@ impl TrainerConfig {
     pub fn device(&self) -> Result<Device> {
         let index = match &self.devices {
             serde_json::Value::Array(v) => v.first().and_then(|x| x.as_u64()).unwrap_or(0) as usize,
-            serde_json::Value::String(s) if s.contains(':') => s.split([':', ',']).nth(1).and_then(|x| x.trim().parse().ok()).unwrap_or(0),
+            serde_json::Value::String(s) if s.contains(':') => s
+                .split([':', ','])
+                .nth(1)
+                .and_then(|x| x.trim().parse().ok())
+                .unwrap_or(0),
             _ => 0,
         };
         match self.accelerator {
@@ -392,7 +407,9 @@ fn cuda_device(index: usize) -> Result<Device> {
 }
 #[cfg(not(feature = "cuda"))]
 fn cuda_device(_index: usize) -> Result<Device> {
-    bail!("trainer.accelerator asks for CUDA but this binary was built without the `cuda` feature (cargo build --features cuda)")
+    bail!(
+        "trainer.accelerator asks for CUDA but this binary was built without the `cuda` feature (cargo build --features cuda)"
+    )
 }
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<Device> {
@@ -400,7 +417,9 @@ fn wgpu_device() -> Result<Device> {
 }
 #[cfg(not(feature = "wgpu"))]
 fn wgpu_device() -> Result<Device> {
-    bail!("trainer.accelerator asks for wgpu but this binary was built without the `wgpu` feature (cargo build --features wgpu)")
+    bail!(
+        "trainer.accelerator asks for wgpu but this binary was built without the `wgpu` feature (cargo build --features wgpu)"
+    )
 }
 
 /// Parses `DD:HH:MM:SS` (Lightning's `max_time` string).

@@ -38,7 +38,10 @@ impl EvalKind {
         }
     }
     fn in_fit(self) -> bool {
-        matches!(self, EvalKind::Sanity | EvalKind::Validation { in_fit: true })
+        matches!(
+            self,
+            EvalKind::Sanity | EvalKind::Validation { in_fit: true }
+        )
     }
 }
 
@@ -74,7 +77,12 @@ pub(crate) fn run_evaluation<M: LightningModule>(
 
     let mut seen = 0;
     for (batch_idx, batch) in loader.iter(0, 0).take(limit).enumerate() {
-        let batch = batch.with_context(|| format!("loading {} batch {batch_idx}", if test { "test" } else { "validation" }))?;
+        let batch = batch.with_context(|| {
+            format!(
+                "loading {} batch {batch_idx}",
+                if test { "test" } else { "validation" }
+            )
+        })?;
         let batch = module.on_before_batch_transfer(batch, 0)?;
         let batch = module.transfer_batch_to_device(batch, &eval_device, 0)?;
         let batch = module.on_after_batch_transfer(batch, 0)?;
@@ -95,7 +103,10 @@ pub(crate) fn run_evaluation<M: LightningModule>(
         seen += 1;
     }
     if seen == 0 && limit > 0 {
-        bail!("the {} dataloader yielded no batches", if test { "test" } else { "validation" });
+        bail!(
+            "the {} dataloader yielded no batches",
+            if test { "test" } else { "validation" }
+        );
     }
 
     if test {

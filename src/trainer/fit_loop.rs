@@ -51,9 +51,13 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
     checkpoint: Option<(&Path, Checkpoint)>,
 ) -> Result<M> {
     // ----- set-up -------------------------------------------------------------------------
-    datamodule.prepare_data().context("datamodule prepare_data")?;
+    datamodule
+        .prepare_data()
+        .context("datamodule prepare_data")?;
     module.prepare_data().context("module prepare_data")?;
-    datamodule.setup(Stage::Fit).context("datamodule setup(fit)")?;
+    datamodule
+        .setup(Stage::Fit)
+        .context("datamodule setup(fit)")?;
     run.callbacks(|c, cx| c.setup(Stage::Fit, cx))?;
     module.setup(Stage::Fit, &mut run.cx)?;
     if let Some((path, ck)) = &checkpoint {
@@ -61,7 +65,13 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
         run.callbacks(|c, cx| c.on_load_checkpoint(&ck.state, cx))?;
         for cb in run.callbacks.iter_mut() {
             if let Some(state) = ck.state.callbacks.get(&cb.state_key()) {
-                cb.load_state_dict(state.clone()).with_context(|| format!("restoring callback `{}` from {}", cb.state_key(), path.display()))?;
+                cb.load_state_dict(state.clone()).with_context(|| {
+                    format!(
+                        "restoring callback `{}` from {}",
+                        cb.state_key(),
+                        path.display()
+                    )
+                })?;
             }
         }
         datamodule.load_state_dict(ck.state.datamodule.clone())?;
@@ -77,7 +87,10 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
         bail!("configure_optimizers returned no optimizer");
     }
     if module.automatic_optimization() && optimizers.len() > 1 {
-        bail!("automatic optimization supports one optimizer, configure_optimizers returned {}; set automatic_optimization() to false", optimizers.len());
+        bail!(
+            "automatic optimization supports one optimizer, configure_optimizers returned {}; set automatic_optimization() to false",
+            optimizers.len()
+        );
     }
     if let Some((path, ck)) = &checkpoint {
         restore_training_state(run, &mut optimizers, ck, path)?;
@@ -90,9 +103,16 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
     // ----- sanity check -------------------------------------------------------------------
     let fast_dev = run.cfg.fast_dev_run.batches();
     let overfit = run.cfg.overfit_batches;
-    let overfitting = !matches!(overfit, super::Limit::Fraction(f) if f == 0.0) && !matches!(overfit, super::Limit::Batches(0));
-    let val_limit = |loader: &DataLoader<M::Batch>, cfg: &super::TrainerConfig| fast_dev.unwrap_or_else(|| cfg.limit_val_batches.apply(loader.num_batches()));
-    let sanity_steps = if fast_dev.is_some() || overfitting || checkpoint.is_some() { 0 } else { run.cfg.num_sanity_val_steps };
+    let overfitting = !matches!(overfit, super::Limit::Fraction(f) if f == 0.0)
+        && !matches!(overfit, super::Limit::Batches(0));
+    let val_limit = |loader: &DataLoader<M::Batch>, cfg: &super::TrainerConfig| {
+        fast_dev.unwrap_or_else(|| cfg.limit_val_batches.apply(loader.num_batches()))
+    };
+    let sanity_steps = if fast_dev.is_some() || overfitting || checkpoint.is_some() {
+        0
+    } else {
+        run.cfg.num_sanity_val_steps
+    };
     let mut val_loader = None;
     if sanity_steps != 0 {
         run.cx.stage = RunningStage::SanityChecking;
@@ -100,7 +120,11 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
         val_loader = datamodule.val_dataloader()?;
         if let Some(loader) = &val_loader {
             let limit = val_limit(loader, &run.cfg);
-            let n = if sanity_steps < 0 { limit } else { limit.min(sanity_steps as usize) };
+            let n = if sanity_steps < 0 {
+                limit
+            } else {
+                limit.min(sanity_steps as usize)
+            };
             if n > 0 {
                 module = run_evaluation(run, module, loader, n, EvalKind::Sanity)?;
             }
@@ -139,10 +163,23 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
         Some(l) => val_limit(l, &run.cfg),
         None => 0,
     };
-    let max_epochs = if fast_dev.is_some() { Some(1) } else { run.cfg.effective_max_epochs() };
+    let max_epochs = if fast_dev.is_some() {
+        Some(1)
+    } else {
+        run.cfg.effective_max_epochs()
+    };
     run.cx.max_epochs = max_epochs;
-    let max_steps = if fast_dev.is_some() { None } else { usize::try_from(run.cfg.max_steps).ok() };
-    let max_time = run.cfg.max_time.as_deref().map(parse_duration).transpose()?;
+    let max_steps = if fast_dev.is_some() {
+        None
+    } else {
+        usize::try_from(run.cfg.max_steps).ok()
+    };
+    let max_time = run
+        .cfg
+        .max_time
+        .as_deref()
+        .map(parse_duration)
+        .transpose()?;
     let started = Instant::now();
     let elapsed_before = run.cx.progress.elapsed_secs;
 
@@ -156,11 +193,14 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
         run.cx.progress.epoch_finished = false;
     }
     let accumulate = run.cfg.accumulate_grad_batches;
-    let out_of_time = |_: &Run| max_time.is_some_and(|t| started.elapsed().as_secs() + elapsed_before >= t.as_secs());
+    let out_of_time = |_: &Run| {
+        max_time.is_some_and(|t| started.elapsed().as_secs() + elapsed_before >= t.as_secs())
+    };
     let steps_done = |run: &Run| max_steps.is_some_and(|m| run.cx.progress.global_step >= m);
 
     'epochs: while max_epochs.is_none_or(|m| run.cx.progress.epoch < m) {
-        if steps_done(run) || out_of_time(run) || (run.cx.should_stop && run.cx.minimums_reached()) {
+        if steps_done(run) || out_of_time(run) || (run.cx.should_stop && run.cx.minimums_reached())
+        {
             break;
         }
         let epoch = run.cx.progress.epoch;
@@ -171,17 +211,25 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
         }
         let num_batches = run.cx.num_training_batches;
         let val_every = val_interval(&run.cfg, num_batches);
-        let val_this_epoch = val_loader.is_some() && run.cx.num_val_batches > 0 && run.cfg.check_val_every_n_epoch.is_none_or(|n| (epoch + 1) % n == 0);
+        let val_this_epoch = val_loader.is_some()
+            && run.cx.num_val_batches > 0
+            && run
+                .cfg
+                .check_val_every_n_epoch
+                .is_none_or(|n| (epoch + 1) % n == 0);
 
         run.cx.stage = RunningStage::Training;
         run.callbacks(|c, cx| c.on_train_epoch_start(cx))?;
         module.on_train_epoch_start(&mut run.cx)?;
 
         let skip = run.cx.progress.batch_in_epoch;
-        let batches = train_loader.iter(epoch, skip).take(num_batches.saturating_sub(skip));
+        let batches = train_loader
+            .iter(epoch, skip)
+            .take(num_batches.saturating_sub(skip));
         for (offset, batch) in batches.enumerate() {
             let batch_idx = skip + offset;
-            let batch = batch.with_context(|| format!("loading training batch {batch_idx} of epoch {epoch}"))?;
+            let batch = batch
+                .with_context(|| format!("loading training batch {batch_idx} of epoch {epoch}"))?;
             let batch = module.on_before_batch_transfer(batch, 0)?;
             let batch = module.transfer_batch_to_device(batch, &device, 0)?;
             let batch = module.on_after_batch_transfer(batch, 0)?;
@@ -198,12 +246,21 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
             }
             let last_of_epoch = batch_idx + 1 == num_batches;
             let loss = if module.automatic_optimization() {
-                let (m, loss) = automatic_step(run, module, &batch, batch_idx, &mut optimizers, accumulate, last_of_epoch)?;
+                let (m, loss) = automatic_step(
+                    run,
+                    module,
+                    &batch,
+                    batch_idx,
+                    &mut optimizers,
+                    accumulate,
+                    last_of_epoch,
+                )?;
                 module = m;
                 loss
             } else {
                 let before: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
-                let (m, loss) = module.training_step_manual(&batch, batch_idx, &mut optimizers, &mut run.cx)?;
+                let (m, loss) =
+                    module.training_step_manual(&batch, batch_idx, &mut optimizers, &mut run.cx)?;
                 module = m;
                 check_finite(run, loss, batch_idx)?;
                 let after: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
@@ -218,7 +275,9 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
             run.process_checkpoint_requests(&mut module, &optimizers, datamodule)?;
 
             let stepped = (batch_idx + 1) % accumulate == 0 || last_of_epoch;
-            if stepped && (run.cx.progress.global_step % run.cfg.log_every_n_steps == 0 || last_of_epoch) {
+            if stepped
+                && (run.cx.progress.global_step % run.cfg.log_every_n_steps == 0 || last_of_epoch)
+            {
                 run.write_logs()?;
             }
             run.steps_since_flush += usize::from(stepped);
@@ -228,10 +287,19 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
             if val_this_epoch && ((batch_idx + 1) % val_every == 0 || last_of_epoch) {
                 let loader = val_loader.as_ref().expect("checked above");
                 let limit = run.cx.num_val_batches;
-                module = run_evaluation(run, module, loader, limit, EvalKind::Validation { in_fit: true })?;
+                module = run_evaluation(
+                    run,
+                    module,
+                    loader,
+                    limit,
+                    EvalKind::Validation { in_fit: true },
+                )?;
                 run.cx.stage = RunningStage::Training;
             }
-            if steps_done(run) || out_of_time(run) || (run.cx.should_stop && run.cx.minimums_reached()) {
+            if steps_done(run)
+                || out_of_time(run)
+                || (run.cx.should_stop && run.cx.minimums_reached())
+            {
                 break;
             }
         }
@@ -246,9 +314,15 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
         run.callbacks_where(true, |c, cx| c.on_train_epoch_end(cx))?;
         run.process_checkpoint_requests(&mut module, &optimizers, datamodule)?;
         for opt in optimizers.iter_mut() {
-            let plateau = opt.scheduler.as_ref().is_some_and(|s| matches!(s.schedule, Schedule::Plateau(_)) && s.interval == Interval::Epoch);
+            let plateau = opt.scheduler.as_ref().is_some_and(|s| {
+                matches!(s.schedule, Schedule::Plateau(_)) && s.interval == Interval::Epoch
+            });
             if plateau && (epoch + 1) % opt.scheduler.as_ref().map_or(1, |s| s.frequency) == 0 {
-                let monitor = opt.scheduler.as_ref().and_then(|s| s.monitor.clone()).unwrap_or_default();
+                let monitor = opt
+                    .scheduler
+                    .as_ref()
+                    .and_then(|s| s.monitor.clone())
+                    .unwrap_or_default();
                 let metric = run.cx.metrics.callback_metrics.get(&monitor).copied();
                 let scheduler = opt.scheduler.as_mut().expect("checked above");
                 module.lr_scheduler_step(scheduler, metric)?;
@@ -295,7 +369,11 @@ fn automatic_step<M: LightningModule>(
         module.optimizer_zero_grad(epoch, batch_idx, optimizer)?;
     }
     // Lightning divides the loss so that accumulated gradients are a mean, not a sum.
-    let loss = if accumulate > 1 { loss.div_scalar(accumulate as f32) } else { loss };
+    let loss = if accumulate > 1 {
+        loss.div_scalar(accumulate as f32)
+    } else {
+        loss
+    };
     run.callbacks(|c, cx| c.on_before_backward(loss_value, cx))?;
     module.on_before_backward(&loss, &mut run.cx)?;
     optimizer.backward(&module, &loss);
@@ -308,13 +386,21 @@ fn automatic_step<M: LightningModule>(
         if run.cfg.track_grad_norm > 0.0 {
             let p = run.cfg.track_grad_norm;
             let (per_param, total) = optimizer.grad_norms(&module, p);
-            let opts = crate::metrics::LogOptions::default().on_step(true).on_epoch(false);
+            let opts = crate::metrics::LogOptions::default()
+                .on_step(true)
+                .on_epoch(false);
             for (name, norm) in per_param {
-                run.cx.log_with(&format!("grad_{p}_norm/{name}"), norm, opts.clone());
+                run.cx
+                    .log_with(&format!("grad_{p}_norm/{name}"), norm, opts.clone());
             }
-            run.cx.log_with(&format!("grad_{p}_norm_total"), total, opts);
+            run.cx
+                .log_with(&format!("grad_{p}_norm_total"), total, opts);
         }
-        module.configure_gradient_clipping(optimizer, run.cfg.gradient_clip_val, run.cfg.gradient_clip_algorithm)?;
+        module.configure_gradient_clipping(
+            optimizer,
+            run.cfg.gradient_clip_val,
+            run.cfg.gradient_clip_algorithm,
+        )?;
         module = module.optimizer_step(epoch, batch_idx, optimizer)?;
         run.cx.progress.global_step += 1;
         let step = run.cx.progress.global_step;
@@ -323,11 +409,16 @@ fn automatic_step<M: LightningModule>(
                 (Interval::Step, _) => step % scheduler.frequency == 0,
                 // Epoch schedules step right after the epoch's last optimizer step, as in
                 // Lightning; plateau schedules wait for the epoch's validation metrics.
-                (Interval::Epoch, Schedule::Burn { .. }) => last_of_epoch && (epoch + 1) % scheduler.frequency == 0,
+                (Interval::Epoch, Schedule::Burn { .. }) => {
+                    last_of_epoch && (epoch + 1) % scheduler.frequency == 0
+                }
                 (Interval::Epoch, Schedule::Plateau(_)) => false,
             };
             if due {
-                let metric = scheduler.monitor.as_ref().and_then(|m| run.cx.metrics.callback_metrics.get(m).copied());
+                let metric = scheduler
+                    .monitor
+                    .as_ref()
+                    .and_then(|m| run.cx.metrics.callback_metrics.get(m).copied());
                 module.lr_scheduler_step(scheduler, metric)?;
             }
         }
@@ -355,18 +446,42 @@ fn val_interval(cfg: &super::TrainerConfig, num_batches: usize) -> usize {
 }
 
 /// Restores optimizer, scheduler, loop and metric state from a checkpoint.
-fn restore_training_state(run: &mut Run, optimizers: &mut [LightningOptimizer], ck: &Checkpoint, path: &Path) -> Result<()> {
+fn restore_training_state(
+    run: &mut Run,
+    optimizers: &mut [LightningOptimizer],
+    ck: &Checkpoint,
+    path: &Path,
+) -> Result<()> {
     for (i, opt) in optimizers.iter_mut().enumerate() {
-        let bytes = ck.sections.get(&format!("optimizer.{i}")).with_context(|| format!("checkpoint {} has no state for optimizer {i}", path.display()))?;
-        opt.load_state_bytes(bytes).with_context(|| format!("checkpoint {}", path.display()))?;
+        let bytes = ck
+            .sections
+            .get(&format!("optimizer.{i}"))
+            .with_context(|| {
+                format!(
+                    "checkpoint {} has no state for optimizer {i}",
+                    path.display()
+                )
+            })?;
+        opt.load_state_bytes(bytes)
+            .with_context(|| format!("checkpoint {}", path.display()))?;
         if let Some(s) = opt.scheduler.as_mut() {
-            let bytes = ck.sections.get(&format!("scheduler.{i}")).with_context(|| format!("checkpoint {} has no state for the scheduler of optimizer {i}", path.display()))?;
-            s.load_bytes(bytes).with_context(|| format!("checkpoint {}", path.display()))?;
+            let bytes = ck
+                .sections
+                .get(&format!("scheduler.{i}"))
+                .with_context(|| {
+                    format!(
+                        "checkpoint {} has no state for the scheduler of optimizer {i}",
+                        path.display()
+                    )
+                })?;
+            s.load_bytes(bytes)
+                .with_context(|| format!("checkpoint {}", path.display()))?;
         }
     }
     run.cx.progress = ck.state.progress.clone();
     if !ck.state.metrics.is_null() {
-        run.cx.metrics = serde_json::from_value::<MetricStore>(ck.state.metrics.clone()).with_context(|| format!("checkpoint {}: metric state", path.display()))?;
+        run.cx.metrics = serde_json::from_value::<MetricStore>(ck.state.metrics.clone())
+            .with_context(|| format!("checkpoint {}: metric state", path.display()))?;
     }
     if run.seed.is_none() {
         run.seed = ck.state.seed;

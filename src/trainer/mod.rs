@@ -124,7 +124,11 @@ impl Trainer {
         self.config.validate()?;
         let mut device = self.config.device()?;
         self.config.precision.configure(&mut device)?;
-        let device = if stage == Stage::Fit { device.autodiff() } else { device };
+        let device = if stage == Stage::Fit {
+            device.autodiff()
+        } else {
+            device
+        };
         let mut cx = HookContext::new(device);
         let fast = self.config.fast_dev_run.batches().is_some();
         let mut callbacks: Vec<Box<dyn Callback>> = std::mem::take(&mut self.callbacks);
@@ -136,7 +140,9 @@ impl Trainer {
             loggers.push(Box::new(CsvLogger::new(&dir)));
             if !self.hparams.is_null() {
                 let yaml = serde_saphyr::to_string(&self.hparams).context("serialising hparams")?;
-                std::fs::write(dir.join("hparams.yaml"), yaml).with_context(|| format!("cannot write {}", dir.join("hparams.yaml").display()))?;
+                std::fs::write(dir.join("hparams.yaml"), yaml).with_context(|| {
+                    format!("cannot write {}", dir.join("hparams.yaml").display())
+                })?;
             }
             cx.log_dir = Some(dir);
         }
@@ -144,22 +150,35 @@ impl Trainer {
         cx.min_epochs = self.config.min_epochs.unwrap_or(0);
         cx.min_steps = self.config.min_steps.unwrap_or(0);
         if stage == Stage::Fit {
-            let has_checkpoint = callbacks.iter().any(|c| c.state_key().starts_with("ModelCheckpoint"));
+            let has_checkpoint = callbacks
+                .iter()
+                .any(|c| c.state_key().starts_with("ModelCheckpoint"));
             if self.config.enable_checkpointing && !has_checkpoint && !fast {
-                let dir = cx.log_dir.clone().unwrap_or_else(|| self.config.default_root_dir.clone()).join("checkpoints");
+                let dir = cx
+                    .log_dir
+                    .clone()
+                    .unwrap_or_else(|| self.config.default_root_dir.clone())
+                    .join("checkpoints");
                 callbacks.push(Box::new(ModelCheckpoint::new(dir)));
             }
-            if self.config.enable_model_summary && !callbacks.iter().any(|c| c.state_key() == "ModelSummary") {
+            if self.config.enable_model_summary
+                && !callbacks.iter().any(|c| c.state_key() == "ModelSummary")
+            {
                 callbacks.push(Box::new(ModelSummary::default()));
             }
         }
-        if self.config.enable_progress_bar && !callbacks.iter().any(|c| c.state_key() == "ProgressBar") {
+        if self.config.enable_progress_bar
+            && !callbacks.iter().any(|c| c.state_key() == "ProgressBar")
+        {
             callbacks.push(Box::new(ProgressBar::default()));
         }
         let mut keys: Vec<String> = callbacks.iter().map(|c| c.state_key()).collect();
         keys.sort();
         if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
-            bail!("two callbacks share the state key `{}`; give one of them a distinct name", w[0]);
+            bail!(
+                "two callbacks share the state key `{}`; give one of them a distinct name",
+                w[0]
+            );
         }
         if let Some(dir) = &cx.log_dir {
             for cb in callbacks.iter_mut() {
@@ -171,7 +190,15 @@ impl Trainer {
                 logger.log_hyperparams(&self.hparams)?;
             }
         }
-        Ok(Run { cfg: self.config.clone(), callbacks, loggers, cx, seed: self.seed, hparams: self.hparams.clone(), steps_since_flush: 0 })
+        Ok(Run {
+            cfg: self.config.clone(),
+            callbacks,
+            loggers,
+            cx,
+            seed: self.seed,
+            hparams: self.hparams.clone(),
+            steps_since_flush: 0,
+        })
     }
 
     fn finish_run(&mut self, mut run: Run, result: Result<()>) -> Result<()> {
@@ -196,16 +223,34 @@ impl Trainer {
     pub fn resolve_checkpoint(&self, ckpt_path: &str) -> Result<PathBuf> {
         let root = &self.config.default_root_dir;
         let path = match ckpt_path {
-            "last" => self.last_checkpoint.clone().or_else(|| newest_checkpoint(root, "last.ckpt")).with_context(|| format!("ckpt_path=last: no last.ckpt under {}/lightning_logs/*/checkpoints", root.display()))?,
-            "best" => match &self.best_checkpoint {
-                Some(p) => p.clone(),
-                None => {
-                    let last = newest_checkpoint(root, "last.ckpt").with_context(|| format!("ckpt_path=best: no checkpoint under {}/lightning_logs/*/checkpoints to find the best one from", root.display()))?;
-                    let ck = Checkpoint::load(&last)?;
-                    let best = ck.state.callbacks.iter().find(|(k, _)| k.starts_with("ModelCheckpoint")).and_then(|(_, v)| v.get("best_model_path")).and_then(Value::as_str).filter(|s| !s.is_empty());
-                    PathBuf::from(best.with_context(|| format!("ckpt_path=best: {} records no best model (was a metric monitored?)", last.display()))?)
+            "last" => self
+                .last_checkpoint
+                .clone()
+                .or_else(|| newest_checkpoint(root, "last.ckpt"))
+                .with_context(|| {
+                    format!(
+                        "ckpt_path=last: no last.ckpt under {}/lightning_logs/*/checkpoints",
+                        root.display()
+                    )
+                })?,
+            "best" => {
+                match &self.best_checkpoint {
+                    Some(p) => p.clone(),
+                    None => {
+                        let last = newest_checkpoint(root, "last.ckpt").with_context(|| format!("ckpt_path=best: no checkpoint under {}/lightning_logs/*/checkpoints to find the best one from", root.display()))?;
+                        let ck = Checkpoint::load(&last)?;
+                        let best = ck
+                            .state
+                            .callbacks
+                            .iter()
+                            .find(|(k, _)| k.starts_with("ModelCheckpoint"))
+                            .and_then(|(_, v)| v.get("best_model_path"))
+                            .and_then(Value::as_str)
+                            .filter(|s| !s.is_empty());
+                        PathBuf::from(best.with_context(|| format!("ckpt_path=best: {} records no best model (was a metric monitored?)", last.display()))?)
+                    }
                 }
-            },
+            }
             other => PathBuf::from(other),
         };
         if !path.is_file() {
@@ -215,7 +260,12 @@ impl Trainer {
     }
 
     /// Trains `module` on `datamodule`, resuming from `ckpt_path` (`None`, a path, `last` or `best`).
-    pub fn fit<M, D>(&mut self, mut module: M, datamodule: &mut D, ckpt_path: Option<&str>) -> Result<M>
+    pub fn fit<M, D>(
+        &mut self,
+        mut module: M,
+        datamodule: &mut D,
+        ckpt_path: Option<&str>,
+    ) -> Result<M>
     where
         M: LightningModule,
         D: LightningDataModule<Batch = M::Batch>,
@@ -231,14 +281,26 @@ impl Trainer {
         let module_callbacks = module.configure_callbacks();
         let mut run = self.start_run(module_callbacks, Stage::Fit)?;
         let mut trained = None;
-        let result = fit_loop::fit(&mut run, module, datamodule, checkpoint.as_ref().map(|(p, c)| (p.as_path(), c.clone()))).map(|m| {
+        let result = fit_loop::fit(
+            &mut run,
+            module,
+            datamodule,
+            checkpoint.as_ref().map(|(p, c)| (p.as_path(), c.clone())),
+        )
+        .map(|m| {
             trained = Some(m);
         });
         self.finish_run(run, result)?;
         Ok(trained.expect("fit succeeded"))
     }
 
-    fn evaluate<M, D>(&mut self, module: M, datamodule: &mut D, ckpt_path: Option<&str>, stage: Stage) -> Result<(M, BTreeMap<String, f64>)>
+    fn evaluate<M, D>(
+        &mut self,
+        module: M,
+        datamodule: &mut D,
+        ckpt_path: Option<&str>,
+        stage: Stage,
+    ) -> Result<(M, BTreeMap<String, f64>)>
     where
         M: LightningModule,
         D: LightningDataModule<Batch = M::Batch>,
@@ -273,17 +335,24 @@ impl Trainer {
             let (loader, limit, kind) = match stage {
                 Stage::Test => {
                     let loader = datamodule.test_dataloader()?;
-                    let limit = fast.unwrap_or_else(|| config.limit_test_batches.apply(loader.num_batches()));
+                    let limit = fast
+                        .unwrap_or_else(|| config.limit_test_batches.apply(loader.num_batches()));
                     (loader, limit, EvalKind::Test)
                 }
                 _ => {
-                    let loader = datamodule.val_dataloader()?.context("validate: this datamodule has no val_dataloader")?;
-                    let limit = fast.unwrap_or_else(|| config.limit_val_batches.apply(loader.num_batches()));
+                    let loader = datamodule
+                        .val_dataloader()?
+                        .context("validate: this datamodule has no val_dataloader")?;
+                    let limit = fast
+                        .unwrap_or_else(|| config.limit_val_batches.apply(loader.num_batches()));
                     (loader, limit, EvalKind::Validation { in_fit: false })
                 }
             };
             if loader.num_batches() == 0 {
-                bail!("the {stage} dataloader yields no batches ({} examples)", loader.dataset_len());
+                bail!(
+                    "the {stage} dataloader yields no batches ({} examples)",
+                    loader.dataset_len()
+                );
             }
             let evaluated = run_evaluation(&mut run, module.clone(), &loader, limit, kind)?;
             run.callbacks(|c, cx| c.teardown(stage, cx))?;
@@ -294,29 +363,49 @@ impl Trainer {
             Ok(())
         })();
         self.finish_run(run, result)?;
-        Ok((out.expect("evaluation succeeded"), self.callback_metrics.clone()))
+        Ok((
+            out.expect("evaluation succeeded"),
+            self.callback_metrics.clone(),
+        ))
     }
 
     /// Runs the validation loop once; returns the module (in eval mode) and the metrics.
-    pub fn validate<M, D>(&mut self, module: M, datamodule: &mut D, ckpt_path: Option<&str>) -> Result<BTreeMap<String, f64>>
+    pub fn validate<M, D>(
+        &mut self,
+        module: M,
+        datamodule: &mut D,
+        ckpt_path: Option<&str>,
+    ) -> Result<BTreeMap<String, f64>>
     where
         M: LightningModule,
         D: LightningDataModule<Batch = M::Batch>,
     {
-        self.evaluate(module, datamodule, ckpt_path, Stage::Validate).map(|(_, m)| m)
+        self.evaluate(module, datamodule, ckpt_path, Stage::Validate)
+            .map(|(_, m)| m)
     }
 
     /// Runs the test loop once; returns the metrics logged.
-    pub fn test<M, D>(&mut self, module: M, datamodule: &mut D, ckpt_path: Option<&str>) -> Result<BTreeMap<String, f64>>
+    pub fn test<M, D>(
+        &mut self,
+        module: M,
+        datamodule: &mut D,
+        ckpt_path: Option<&str>,
+    ) -> Result<BTreeMap<String, f64>>
     where
         M: LightningModule,
         D: LightningDataModule<Batch = M::Batch>,
     {
-        self.evaluate(module, datamodule, ckpt_path, Stage::Test).map(|(_, m)| m)
+        self.evaluate(module, datamodule, ckpt_path, Stage::Test)
+            .map(|(_, m)| m)
     }
 
     /// Runs `predict_step` over the predict dataloader; returns one tensor per batch.
-    pub fn predict<M, D>(&mut self, mut module: M, datamodule: &mut D, ckpt_path: Option<&str>) -> Result<Vec<Tensor<2>>>
+    pub fn predict<M, D>(
+        &mut self,
+        mut module: M,
+        datamodule: &mut D,
+        ckpt_path: Option<&str>,
+    ) -> Result<Vec<Tensor<2>>>
     where
         M: LightningModule,
         D: LightningDataModule<Batch = M::Batch>,
@@ -347,7 +436,10 @@ impl Trainer {
             }
             module = module.valid();
             let loader = datamodule.predict_dataloader()?;
-            let limit = config.fast_dev_run.batches().unwrap_or_else(|| config.limit_predict_batches.apply(loader.num_batches()));
+            let limit = config
+                .fast_dev_run
+                .batches()
+                .unwrap_or_else(|| config.limit_predict_batches.apply(loader.num_batches()));
             out = predict_loop::run_predict(&mut run, &mut module, &loader, limit)?;
             run.callbacks(|c, cx| c.teardown(Stage::Predict, cx))?;
             module.teardown(Stage::Predict, &mut run.cx)?;

@@ -10,7 +10,12 @@ use crate::module::LightningModule;
 use super::RunningStage;
 use super::run::Run;
 
-pub(crate) fn run_predict<M: LightningModule>(run: &mut Run, module: &mut M, loader: &DataLoader<M::Batch>, limit: usize) -> Result<Vec<Tensor<2>>> {
+pub(crate) fn run_predict<M: LightningModule>(
+    run: &mut Run,
+    module: &mut M,
+    loader: &DataLoader<M::Batch>,
+    limit: usize,
+) -> Result<Vec<Tensor<2>>> {
     let device = run.cx.device.clone().inner();
     run.cx.stage = RunningStage::Predicting;
     run.callbacks(|c, cx| c.on_predict_start(cx))?;

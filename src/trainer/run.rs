@@ -28,7 +28,10 @@ pub(crate) struct Run {
 
 impl Run {
     /// Calls `f` on every callback (in order), then returns; the module's hook follows.
-    pub fn callbacks(&mut self, mut f: impl FnMut(&mut dyn Callback, &mut HookContext) -> Result<()>) -> Result<()> {
+    pub fn callbacks(
+        &mut self,
+        mut f: impl FnMut(&mut dyn Callback, &mut HookContext) -> Result<()>,
+    ) -> Result<()> {
         for cb in self.callbacks.iter_mut() {
             f(cb.as_mut(), &mut self.cx)?;
         }
@@ -37,8 +40,16 @@ impl Run {
 
     /// Like [`callbacks`](Self::callbacks) but only for monitoring (or only non-monitoring)
     /// callbacks: Lightning runs `ModelCheckpoint`/`EarlyStopping` after the module's hook.
-    pub fn callbacks_where(&mut self, monitoring: bool, mut f: impl FnMut(&mut dyn Callback, &mut HookContext) -> Result<()>) -> Result<()> {
-        for cb in self.callbacks.iter_mut().filter(|c| c.is_monitoring() == monitoring) {
+    pub fn callbacks_where(
+        &mut self,
+        monitoring: bool,
+        mut f: impl FnMut(&mut dyn Callback, &mut HookContext) -> Result<()>,
+    ) -> Result<()> {
+        for cb in self
+            .callbacks
+            .iter_mut()
+            .filter(|c| c.is_monitoring() == monitoring)
+        {
             f(cb.as_mut(), &mut self.cx)?;
         }
         Ok(())
@@ -77,7 +88,10 @@ impl Run {
     }
 
     pub fn refresh_learning_rates(&mut self, optimizers: &[LightningOptimizer]) {
-        self.cx.learning_rates = optimizers.iter().map(|o| (o.name.clone(), o.lr())).collect();
+        self.cx.learning_rates = optimizers
+            .iter()
+            .map(|o| (o.name.clone(), o.lr()))
+            .collect();
     }
 
     /// Writes a checkpoint of everything: Lightning's order is callbacks' `state_dict`, their
@@ -104,12 +118,14 @@ impl Run {
         ck.state.metrics = serde_json::to_value(&self.cx.metrics)?;
         ck.put_module(module)?;
         for (i, opt) in optimizers.iter().enumerate() {
-            ck.sections.insert(format!("optimizer.{i}"), opt.state_bytes()?);
+            ck.sections
+                .insert(format!("optimizer.{i}"), opt.state_bytes()?);
             if let Some(s) = &opt.scheduler {
                 ck.sections.insert(format!("scheduler.{i}"), s.to_bytes()?);
             }
         }
-        ck.save(path).with_context(|| format!("saving checkpoint {}", path.display()))?;
+        ck.save(path)
+            .with_context(|| format!("saving checkpoint {}", path.display()))?;
         self.cx.last_checkpoint_path = Some(path.to_path_buf());
         Ok(())
     }

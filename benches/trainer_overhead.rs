@@ -1,0 +1,97 @@
+//! The same model and data trained by the Trainer and by a hand-written burn loop; prints the
+//! step time of each and their ratio (goal: Trainer / hand-written <= 1.01).
+//! Run: `cargo bench --bench trainer_overhead`.
+
+#[path = "../examples/mlp.rs"]
+#[allow(dead_code)]
+mod mlp;
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn_lightning::trainer::{Accelerator, Limit};
+use burn_lightning::{LightningDataModule, Stage, Trainer, TrainerConfig};
+use mlp::{Mlp, TwoMoons};
+
+const WIDTH: usize = 512;
+const EXAMPLES: usize = 10_000;
+const BATCH: usize = 256;
+const EPOCHS: usize = 3;
+
+fn trainer_run() -> (f64, usize) {
+    let mut config = TrainerConfig::default();
+    config.accelerator = Accelerator::Cpu;
+    config.max_epochs = Some(EPOCHS as i64);
+    config.limit_val_batches = Limit::Batches(0);
+    config.num_sanity_val_steps = 0;
+    config.enable_progress_bar = false;
+    config.enable_model_summary = false;
+    config.enable_checkpointing = false;
+    config.logger = false;
+    let mut trainer = Trainer::new(config).seed(1);
+    Device::flex().seed(9);
+    let start = Instant::now();
+    trainer
+        .fit(
+            Mlp::new(WIDTH),
+            &mut TwoMoons::new(EXAMPLES, BATCH, 3),
+            None,
+        )
+        .unwrap();
+    (
+        start.elapsed().as_secs_f64(),
+        trainer.progress().global_step,
+    )
+}
+
+fn hand_written_run() -> (f64, usize) {
+    let device = Device::flex().autodiff();
+    Device::flex().seed(9);
+    let mut model = Mlp::new(WIDTH).fork(&device).train();
+    let mut data = TwoMoons::new(EXAMPLES, BATCH, 3);
+    data.setup(Stage::Fit).unwrap();
+    let loader = data.train_dataloader().unwrap();
+    let mut optim = AdamConfig::new().init();
+    let mut steps = 0;
+    let start = Instant::now();
+    for epoch in 0..EPOCHS {
+        for batch in loader.iter(epoch, 0) {
+            let (x, y) = batch.unwrap();
+            let batch = (x.to_device(&device), y.to_device(&device));
+            // Same work as the Trainer's training_step: loss, accuracy, and the loss read back for logging.
+            let (loss, _accuracy) = model.loss(&batch);
+            let _logged = loss.clone().into_scalar::<f32>();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(1e-2, model, grads);
+            steps += 1;
+        }
+    }
+    (start.elapsed().as_secs_f64(), steps)
+}
+
+fn main() {
+    // Warm-up both paths once (allocator, thread pool), then alternate measured runs.
+    trainer_run();
+    hand_written_run();
+    let mut t = Vec::new();
+    let mut h = Vec::new();
+    for _ in 0..3 {
+        let (secs, steps) = hand_written_run();
+        h.push(secs / steps as f64);
+        let (secs, steps) = trainer_run();
+        t.push(secs / steps as f64);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (t, h) = (median(&mut t), median(&mut h));
+    println!(
+        "MLP 2-{WIDTH}-2, batch {BATCH}, {EXAMPLES} examples, {EPOCHS} epochs, flex CPU backend"
+    );
+    println!("hand-written burn loop: {:.3} ms/step", h * 1e3);
+    println!("Trainer:                {:.3} ms/step", t * 1e3);
+    println!("ratio Trainer / hand-written: {:.4} (goal <= 1.01)", t / h);
+}

@@ -315,22 +315,7 @@ impl Trainer {
         };
         let mut out = None;
         let result = (|| -> Result<()> {
-            datamodule.prepare_data()?;
-            module.prepare_data()?;
-            datamodule.setup(stage)?;
-            run.callbacks(|c, cx| c.setup(stage, cx))?;
-            module.setup(stage, &mut run.cx)?;
-            if let Some(path) = &ckpt {
-                let ck = Checkpoint::load(path)?;
-                module.on_load_checkpoint(&ck.state)?;
-                run.callbacks(|c, cx| c.on_load_checkpoint(&ck.state, cx))?;
-                module.configure_model(&mut run.cx)?;
-                module = ck.load_module(module.fork(&run.cx.device), path)?;
-                run.cx.progress = ck.state.progress.clone();
-            } else {
-                module.configure_model(&mut run.cx)?;
-                module = module.fork(&run.cx.device);
-            }
+            module = setup_stage(&mut run, module, datamodule, stage, ckpt.as_deref())?;
             let fast = config.fast_dev_run.batches();
             let (loader, limit, kind) = match stage {
                 Stage::Test => {
@@ -369,7 +354,7 @@ impl Trainer {
         ))
     }
 
-    /// Runs the validation loop once; returns the module (in eval mode) and the metrics.
+    /// Runs the validation loop once; returns the metrics logged.
     pub fn validate<M, D>(
         &mut self,
         module: M,
@@ -419,21 +404,13 @@ impl Trainer {
         let config = self.config.clone();
         let mut out = Vec::new();
         let result = (|| -> Result<()> {
-            datamodule.prepare_data()?;
-            module.prepare_data()?;
-            datamodule.setup(Stage::Predict)?;
-            run.callbacks(|c, cx| c.setup(Stage::Predict, cx))?;
-            module.setup(Stage::Predict, &mut run.cx)?;
-            if let Some(path) = &ckpt {
-                let ck = Checkpoint::load(path)?;
-                module.on_load_checkpoint(&ck.state)?;
-                run.callbacks(|c, cx| c.on_load_checkpoint(&ck.state, cx))?;
-            }
-            module.configure_model(&mut run.cx)?;
-            module = module.fork(&run.cx.device);
-            if let Some(path) = &ckpt {
-                module = Checkpoint::load(path)?.load_module(module, path)?;
-            }
+            module = setup_stage(
+                &mut run,
+                module,
+                datamodule,
+                Stage::Predict,
+                ckpt.as_deref(),
+            )?;
             module = module.valid();
             let loader = datamodule.predict_dataloader()?;
             let limit = config
@@ -449,6 +426,40 @@ impl Trainer {
         self.finish_run(run, result)?;
         Ok(out)
     }
+}
+
+/// The set-up of `validate`, `test` and `predict`: data and module `setup`, then the weights
+/// of `ckpt` (with `on_load_checkpoint` before `configure_model`, as in fit).
+fn setup_stage<M, D>(
+    run: &mut Run,
+    mut module: M,
+    datamodule: &mut D,
+    stage: Stage,
+    ckpt: Option<&Path>,
+) -> Result<M>
+where
+    M: LightningModule,
+    D: LightningDataModule<Batch = M::Batch>,
+{
+    datamodule.prepare_data()?;
+    module.prepare_data()?;
+    datamodule.setup(stage)?;
+    run.callbacks(|c, cx| c.setup(stage, cx))?;
+    module.setup(stage, &mut run.cx)?;
+    let checkpoint = ckpt
+        .map(|path| Checkpoint::load(path).map(|ck| (path, ck)))
+        .transpose()?;
+    if let Some((_, ck)) = &checkpoint {
+        module.on_load_checkpoint(&ck.state)?;
+        run.callbacks(|c, cx| c.on_load_checkpoint(&ck.state, cx))?;
+        run.cx.progress = ck.state.progress.clone();
+    }
+    module.configure_model(&mut run.cx)?;
+    module = module.fork(&run.cx.device);
+    if let Some((path, ck)) = &checkpoint {
+        module = ck.load_module(module, path)?;
+    }
+    Ok(module)
 }
 
 /// The most recently modified `name` under `<root>/lightning_logs/*/checkpoints/`.

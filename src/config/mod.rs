@@ -54,14 +54,6 @@ pub struct ExperimentConfig<M, D> {
     pub trainer: TrainerConfig,
 }
 
-/// Keys Lightning removed; present in a config they get a one-line notice.
-const DEPRECATED_TRAINER_KEYS: [&str; 4] = [
-    "gpus",
-    "auto_select_gpus",
-    "progress_bar_refresh_rate",
-    "automatic_optimization",
-];
-
 /// Parses `text` (from `source`) into `T`, with overrides applied; errors name the file, line,
 /// key, what was expected, and the nearest valid key.
 pub fn parse_config<T: DeserializeOwned>(
@@ -126,26 +118,7 @@ impl<M: DeserializeOwned + Serialize, D: DeserializeOwned + Serialize> Experimen
     pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let (mut config, value): (Self, Value) = parse_config(&text, path, overrides)?;
-        if let Some(trainer) = value.get("trainer").and_then(Value::as_object) {
-            for key in DEPRECATED_TRAINER_KEYS
-                .iter()
-                .filter(|k| trainer.contains_key(**k))
-            {
-                if config.trainer.gpus.is_none() && *key == "gpus" {
-                    eprintln!(
-                        "notice: {}: trainer.gpus is deprecated (removed in Lightning 2.0): use trainer.accelerator and trainer.devices",
-                        path.display()
-                    );
-                }
-                if config.trainer.auto_select_gpus.is_none() && *key == "auto_select_gpus" {
-                    eprintln!(
-                        "notice: {}: trainer.auto_select_gpus is deprecated (removed in Lightning 2.0): trainer.devices: auto selects devices",
-                        path.display()
-                    );
-                }
-            }
-        }
+        let (mut config, _): (Self, Value) = parse_config(&text, path, overrides)?;
         for notice in config.trainer.migrate_deprecated() {
             eprintln!("notice: {}: {notice}", path.display());
         }

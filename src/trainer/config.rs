@@ -115,6 +115,14 @@ impl Precision {
     }
 }
 
+/// Deprecated keys: `Some` whenever the key is written, even as `null`, so that its notice is
+/// printed (serde alone maps `null` to `None`, indistinguishable from an absent key).
+fn key_present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 fn precision_from_any<'de, D: Deserializer<'de>>(d: D) -> Result<Precision, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -247,17 +255,29 @@ pub struct TrainerConfig {
     /// Write TensorBoard and CSV logs.
     pub logger: bool,
     /// Removed in Lightning 2.0: use `accelerator` + `devices`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "key_present"
+    )]
     pub gpus: Option<serde_json::Value>,
     /// Removed in Lightning 2.0: `devices: auto` picks devices.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auto_select_gpus: Option<bool>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "key_present"
+    )]
+    pub auto_select_gpus: Option<Option<bool>>,
     /// Removed in Lightning 2.0: use `enable_progress_bar`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub progress_bar_refresh_rate: Option<u64>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "key_present"
+    )]
+    pub progress_bar_refresh_rate: Option<Option<u64>>,
     /// Moved to the module in Lightning 2.0 (`automatic_optimization`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub automatic_optimization: Option<bool>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "key_present"
+    )]
+    pub automatic_optimization: Option<Option<bool>>,
 }
 
 impl Default for TrainerConfig {
@@ -318,7 +338,7 @@ impl TrainerConfig {
             notices.push("trainer.auto_select_gpus is deprecated (removed in Lightning 2.0): trainer.devices: auto selects devices".into());
         }
         if let Some(rate) = self.progress_bar_refresh_rate.take() {
-            if rate == 0 {
+            if rate == Some(0) {
                 self.enable_progress_bar = false;
             }
             notices.push("trainer.progress_bar_refresh_rate is deprecated (removed in Lightning 2.0): use trainer.enable_progress_bar".into());

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 
+use crate::callbacks::Callback;
 use crate::metrics::{LogOptions, MetricStore};
+use crate::module::LightningModule;
+use crate::optim::LightningOptimizer;
 use crate::trainer::{Progress, RunningStage};
 
 /// A request from a callback to write a checkpoint now (the Trainer owns the state to save).
@@ -37,6 +40,10 @@ pub struct HookContext {
     pub(crate) model_summary: Vec<(String, usize)>,
     pub(crate) last_checkpoint_path: Option<PathBuf>,
     pub(crate) best_checkpoint_path: Option<PathBuf>,
+    /// The run's callbacks, lent here while `training_step_manual` runs so that
+    /// [`manual_backward`](Self::manual_backward) and [`manual_step`](Self::manual_step) can call them.
+    pub(crate) manual_callbacks: Vec<Box<dyn Callback>>,
+    pub(crate) check_on_train_epoch_end: bool,
 }
 
 impl HookContext {
@@ -59,7 +66,62 @@ impl HookContext {
             model_summary: Vec::new(),
             last_checkpoint_path: None,
             best_checkpoint_path: None,
+            manual_callbacks: Vec::new(),
+            check_on_train_epoch_end: true,
         }
+    }
+
+    /// Manual optimization's `self.manual_backward(loss)`: the backward hooks of the callbacks and
+    /// of `module` around [`LightningOptimizer::backward`], in the automatic loop's order.
+    pub fn manual_backward<M: LightningModule>(
+        &mut self,
+        module: &mut M,
+        loss: &Tensor<1>,
+        optimizer: &mut LightningOptimizer,
+    ) -> anyhow::Result<()> {
+        let loss_value = loss.clone().into_scalar::<f32>() as f64;
+        self.with_manual_callbacks(|c, cx| c.on_before_backward(loss_value, cx))?;
+        module.on_before_backward(loss, self)?;
+        optimizer.backward(module, loss);
+        self.with_manual_callbacks(|c, cx| c.on_after_backward(cx))?;
+        module.on_after_backward(self)
+    }
+
+    /// Manual optimization's `optimizer.step()`: `on_before_optimizer_step` of the callbacks and
+    /// of `module`, then the step; returns the updated module.
+    pub fn manual_step<M: LightningModule>(
+        &mut self,
+        mut module: M,
+        optimizer: &mut LightningOptimizer,
+    ) -> anyhow::Result<M> {
+        self.with_manual_callbacks(|c, cx| c.on_before_optimizer_step(cx))?;
+        module.on_before_optimizer_step(optimizer, self)?;
+        Ok(optimizer.step(module))
+    }
+
+    fn with_manual_callbacks(
+        &mut self,
+        mut f: impl FnMut(&mut dyn Callback, &mut HookContext) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut callbacks = std::mem::take(&mut self.manual_callbacks);
+        let result = callbacks.iter_mut().try_for_each(|c| f(c.as_mut(), self));
+        self.manual_callbacks = callbacks;
+        result
+    }
+
+    /// Whether monitoring callbacks (checkpoints, early stopping) act at the end of the training
+    /// epoch (validation runs after every epoch's last batch, or never) or else after each
+    /// validation, as Lightning decides.
+    pub fn check_on_train_epoch_end(&self) -> bool {
+        self.check_on_train_epoch_end
+    }
+
+    /// In a validation inside `fit` after which monitoring callbacks act (the counterpart of
+    /// [`check_on_train_epoch_end`](Self::check_on_train_epoch_end)).
+    pub fn check_after_validation(&self) -> bool {
+        self.stage == RunningStage::Validating
+            && self.num_training_batches > 0
+            && !self.check_on_train_epoch_end
     }
 
     /// Logs `value` under `name` with the defaults of the current hook (Lightning's `self.log`).

@@ -115,7 +115,8 @@ pub trait LightningModule: Module + Sized + 'static {
         anyhow::bail!("training_step is not implemented for this module")
     }
     /// Manual optimization (`automatic_optimization() == false`): run the whole step, calling
-    /// [`LightningOptimizer::backward`] and [`LightningOptimizer::step`] yourself; returns the module and the loss.
+    /// [`HookContext::manual_backward`] and [`HookContext::manual_step`] (which run the backward and
+    /// optimizer-step hooks) yourself; returns the module and the loss.
     fn training_step_manual(
         self,
         _batch: &Self::Batch,

@@ -30,6 +30,9 @@ struct Hooked {
     inner: Mlp,
     #[module(skip)]
     calls: Calls,
+    /// Manual optimization: one backward and one step per batch, through the HookContext.
+    #[module(skip)]
+    manual: bool,
 }
 
 macro_rules! record {
@@ -142,6 +145,25 @@ impl LightningModule for Hooked {
     ) -> Result<Tensor<1>> {
         push(&self.calls, "training_step");
         self.inner.training_step(batch, i, cx)
+    }
+    fn automatic_optimization(&self) -> bool {
+        !self.manual
+    }
+    fn training_step_manual(
+        mut self,
+        batch: &Batch,
+        _i: usize,
+        optimizers: &mut [LightningOptimizer],
+        cx: &mut HookContext,
+    ) -> Result<(Self, f64)> {
+        let (loss, _) = self.inner.loss(batch);
+        let value = loss.clone().into_scalar::<f32>() as f64;
+        optimizers[0].zero_grad();
+        cx.manual_backward(&mut self, &loss, &mut optimizers[0])?;
+        let module = cx.manual_step(self, &mut optimizers[0])?;
+        // Lightning's test records `training_step` when it returns.
+        push(&module.calls, "training_step");
+        Ok((module, value))
     }
     fn optimizer_zero_grad(
         &mut self,
@@ -494,6 +516,7 @@ fn fit_test_and_predict_call_every_hook_in_lightnings_order() {
     let module = Hooked {
         inner: common::seeded_mlp(8),
         calls: calls.clone(),
+        manual: false,
     };
     let mut data = HookedData {
         inner: TwoMoons::new(200, 16, 1),
@@ -556,6 +579,7 @@ fn fit_test_and_predict_call_every_hook_in_lightnings_order() {
     let module = Hooked {
         inner: module.inner,
         calls: calls.clone(),
+        manual: false,
     };
     trainer.test(module.clone(), &mut data, None).unwrap();
     let mut expected: Vec<String> = [
@@ -620,4 +644,71 @@ fn fit_test_and_predict_call_every_hook_in_lightnings_order() {
     );
     let got = std::mem::take(&mut *calls.lock().unwrap());
     assert_eq!(got, expected);
+}
+
+#[test]
+fn manual_optimization_runs_backward_and_step_hooks_inside_the_step() {
+    let dir = common::temp_dir("hooks-manual");
+    let calls: Calls = Arc::default();
+    let mut config = common::quiet_config(&dir);
+    config.max_epochs = Some(1);
+    config.limit_train_batches = burn_lightning::trainer::Limit::Batches(2);
+    config.limit_val_batches = burn_lightning::trainer::Limit::Batches(0);
+    config.logger = false;
+    config.enable_checkpointing = false;
+    let mut trainer = Trainer::new(config)
+        .seed(1)
+        .callback(HookedCallback(calls.clone()));
+    let start = common::seeded_mlp(8);
+    let before = common::parameter_values(&start);
+    let module = Hooked {
+        inner: start,
+        calls: calls.clone(),
+        manual: true,
+    };
+    let mut data = HookedData {
+        inner: TwoMoons::new(200, 16, 1),
+        calls: calls.clone(),
+    };
+    let module = trainer.fit(module, &mut data, None).unwrap();
+    assert_ne!(
+        common::parameter_values(&module),
+        before,
+        "the steps changed nothing"
+    );
+    assert_eq!(trainer.progress().global_step, 2);
+
+    // Lightning's `_manual_train_batch`, for each of the two batches.
+    let batch = [
+        "on_before_batch_transfer",
+        "transfer_batch_to_device",
+        "on_after_batch_transfer",
+        "Callback.on_train_batch_start",
+        "on_train_batch_start",
+        "Callback.on_before_backward",
+        "on_before_backward",
+        "Callback.on_after_backward",
+        "on_after_backward",
+        "Callback.on_before_optimizer_step",
+        "on_before_optimizer_step",
+        "training_step",
+        "Callback.on_train_batch_end",
+        "on_train_batch_end",
+    ];
+    let expected: Vec<String> = batch
+        .iter()
+        .chain(batch.iter())
+        .map(|s| s.to_string())
+        .collect();
+    let got = std::mem::take(&mut *calls.lock().unwrap());
+    let first = got
+        .iter()
+        .position(|c| c == "on_before_batch_transfer")
+        .expect("a training batch ran");
+    assert_eq!(got[first..first + expected.len()], expected[..]);
+    assert!(
+        !got.iter()
+            .any(|c| c == "optimizer_step" || c == "on_before_zero_grad"),
+        "automatic-optimization hooks ran in manual mode: {got:?}"
+    );
 }

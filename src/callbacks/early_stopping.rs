@@ -69,6 +69,29 @@ impl EarlyStopping {
         self.state.stopped_epoch
     }
 
+    /// Reads the monitored value and requests a stop when it says so.
+    fn check(&mut self, cx: &mut HookContext) -> Result<()> {
+        let Some(&current) = cx.callback_metrics().get(&self.monitor) else {
+            bail!(
+                "EarlyStopping(monitor=`{}`) could not find `{}` among the logged metrics [{}]",
+                self.monitor,
+                self.monitor,
+                cx.callback_metrics()
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
+        if let Some(reason) = self.evaluate(current) {
+            self.state.stopped_epoch = Some(cx.current_epoch());
+            eprintln!("EarlyStopping: {reason}; stopping.");
+            self.state.reason = Some(reason);
+            cx.request_stop();
+        }
+        Ok(())
+    }
+
     /// Feeds one value; returns the reason to stop, if any.
     fn evaluate(&mut self, current: f64) -> Option<String> {
         let m = &self.monitor;
@@ -114,23 +137,14 @@ impl Callback for EarlyStopping {
         true
     }
     fn on_train_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
-        let Some(&current) = cx.callback_metrics().get(&self.monitor) else {
-            bail!(
-                "EarlyStopping(monitor=`{}`) could not find `{}` among the logged metrics [{}]",
-                self.monitor,
-                self.monitor,
-                cx.callback_metrics()
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        };
-        if let Some(reason) = self.evaluate(current) {
-            self.state.stopped_epoch = Some(cx.current_epoch());
-            eprintln!("EarlyStopping: {reason}; stopping.");
-            self.state.reason = Some(reason);
-            cx.request_stop();
+        if cx.check_on_train_epoch_end() {
+            self.check(cx)?;
+        }
+        Ok(())
+    }
+    fn on_validation_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        if cx.check_after_validation() {
+            self.check(cx)?;
         }
         Ok(())
     }

@@ -85,6 +85,10 @@ impl ModelCheckpoint {
         Some(Path::new(&self.state.best_model_path)).filter(|p| !p.as_os_str().is_empty())
     }
 
+    fn epoch_due(&self, cx: &HookContext) -> bool {
+        self.every_n_train_steps.is_none() && (cx.current_epoch() + 1) % self.every_n_epochs == 0
+    }
+
     fn dir(&self) -> PathBuf {
         self.dirpath
             .clone()
@@ -251,8 +255,13 @@ impl Callback for ModelCheckpoint {
         Ok(())
     }
     fn on_train_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
-        if self.every_n_train_steps.is_none() && (cx.current_epoch() + 1) % self.every_n_epochs == 0
-        {
+        if cx.check_on_train_epoch_end() && self.epoch_due(cx) {
+            self.save(cx)?;
+        }
+        Ok(())
+    }
+    fn on_validation_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        if cx.check_after_validation() && self.epoch_due(cx) {
             self.save(cx)?;
         }
         Ok(())

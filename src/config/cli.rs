@@ -87,7 +87,10 @@ impl Cli {
                     match key.as_str() {
                         "config" => cli.config = Some(PathBuf::from(value)),
                         "ckpt-path" | "ckpt_path" => cli.ckpt_path = Some(value),
-                        k if k.contains('.') => cli.overrides.push((key, value)),
+                        // The seed layout's top-level scalars are overridable too.
+                        k if k.contains('.') || k == "seed" || k == "root_dir" => {
+                            cli.overrides.push((key, value))
+                        }
                         k if extra_options.contains(&k) => cli.options.push((key, value)),
                         k => {
                             let mut known = vec!["config", "ckpt-path", "print-config"];

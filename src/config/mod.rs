@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use cli::{Cli, Command};
+pub use cli::{Cli, Command, usage};
 pub use error::{edit_distance, key_path_at_line, nearest};
 pub use overrides::apply_override;
 

@@ -44,7 +44,7 @@ use super::run::Run;
 use super::{RunningStage, Stage, config::parse_duration};
 
 /// Everything `fit` runs after the Trainer has assembled callbacks and loggers.
-pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
+pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> + ?Sized>(
     run: &mut Run,
     mut module: M,
     datamodule: &mut D,
@@ -163,6 +163,11 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
         Some(l) => val_limit(l, &run.cfg),
         None => 0,
     };
+    // Lightning's rule: checkpoints follow the epoch when validation closes every epoch (or
+    // never runs), else they follow each validation.
+    run.cx.check_on_train_epoch_end = run.cx.num_val_batches == 0
+        || (run.cfg.check_val_every_n_epoch == Some(1)
+            && matches!(run.cfg.val_check_interval, super::Limit::Fraction(f) if f == 1.0));
     let max_epochs = if fast_dev.is_some() {
         Some(1)
     } else {
@@ -210,7 +215,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
             run.cx.num_training_batches = train_limit(&train_loader, &run.cfg);
         }
         let num_batches = run.cx.num_training_batches;
-        let val_every = val_interval(&run.cfg, num_batches);
+        let val_every = val_interval(&run.cfg, num_batches)?;
         let val_this_epoch = val_loader.is_some()
             && run.cx.num_val_batches > 0
             && run
@@ -259,8 +264,11 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
                 loss
             } else {
                 let before: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
-                let (m, loss) =
-                    module.training_step_manual(&batch, batch_idx, &mut optimizers, &mut run.cx)?;
+                run.cx.manual_callbacks = std::mem::take(&mut run.callbacks);
+                let result =
+                    module.training_step_manual(&batch, batch_idx, &mut optimizers, &mut run.cx);
+                run.callbacks = std::mem::take(&mut run.cx.manual_callbacks);
+                let (m, loss) = result?;
                 module = m;
                 check_finite(run, loss, batch_idx)?;
                 let after: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
@@ -284,7 +292,15 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
             if run.steps_since_flush >= run.cfg.flush_logs_every_n_steps {
                 run.flush_logs()?;
             }
-            if val_this_epoch && ((batch_idx + 1) % val_every == 0 || last_of_epoch) {
+            // Lightning counts the interval within the epoch, or across epochs when
+            // check_val_every_n_epoch is null; a run about to stop early validates first.
+            let position = if run.cfg.check_val_every_n_epoch.is_none() {
+                run.cx.progress.total_batches - 1
+            } else {
+                batch_idx
+            };
+            let stopping = run.cx.should_stop && run.cx.minimums_reached();
+            if val_this_epoch && ((position + 1) % val_every == 0 || stopping) {
                 let loader = val_loader.as_ref().expect("checked above");
                 let limit = run.cx.num_val_batches;
                 module = run_evaluation(
@@ -295,6 +311,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch>>(
                     EvalKind::Validation { in_fit: true },
                 )?;
                 run.cx.stage = RunningStage::Training;
+                run.process_checkpoint_requests(&mut module, &optimizers, datamodule)?;
             }
             if steps_done(run)
                 || out_of_time(run)
@@ -438,11 +455,18 @@ fn check_finite(run: &Run, loss: f64, batch_idx: usize) -> Result<()> {
 }
 
 /// Training batches between two validations within an epoch.
-fn val_interval(cfg: &super::TrainerConfig, num_batches: usize) -> usize {
-    match cfg.val_check_interval {
-        super::Limit::Batches(n) => n.max(1),
+fn val_interval(cfg: &super::TrainerConfig, num_batches: usize) -> Result<usize> {
+    Ok(match cfg.val_check_interval {
+        super::Limit::Batches(n) => {
+            if cfg.check_val_every_n_epoch.is_some() && n > num_batches {
+                bail!(
+                    "trainer.val_check_interval ({n}) must be at most the number of training batches per epoch ({num_batches}); set check_val_every_n_epoch to null to count batches across epochs"
+                );
+            }
+            n.max(1)
+        }
         super::Limit::Fraction(f) => ((num_batches as f64 * f) as usize).max(1),
-    }
+    })
 }
 
 /// Restores optimizer, scheduler, loop and metric state from a checkpoint.

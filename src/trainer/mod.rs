@@ -132,7 +132,19 @@ impl Trainer {
         let mut cx = HookContext::new(device);
         let fast = self.config.fast_dev_run.batches().is_some();
         let mut callbacks: Vec<Box<dyn Callback>> = std::mem::take(&mut self.callbacks);
-        callbacks.extend(module_callbacks);
+        for callback in module_callbacks {
+            // A module's own ModelCheckpoint obeys the run's switches, as Lightning's does
+            // (fast_dev_run saves nothing).
+            let checkpointing = callback.state_key().starts_with("ModelCheckpoint");
+            if checkpointing && !self.config.enable_checkpointing {
+                eprintln!(
+                    "notice: trainer.enable_checkpointing is false: the module's {} is not used",
+                    callback.state_key()
+                );
+            } else if !(checkpointing && fast) {
+                callbacks.push(callback);
+            }
+        }
         let mut loggers: Vec<Box<dyn Logger>> = std::mem::take(&mut self.extra_loggers);
         if self.config.logger && !fast {
             let dir = next_version_dir(&self.config.default_root_dir, "lightning_logs")?;
@@ -268,7 +280,7 @@ impl Trainer {
     ) -> Result<M>
     where
         M: LightningModule,
-        D: LightningDataModule<Batch = M::Batch>,
+        D: LightningDataModule<Batch = M::Batch> + ?Sized,
     {
         let checkpoint = match ckpt_path {
             Some(p) => {
@@ -303,7 +315,7 @@ impl Trainer {
     ) -> Result<(M, BTreeMap<String, f64>)>
     where
         M: LightningModule,
-        D: LightningDataModule<Batch = M::Batch>,
+        D: LightningDataModule<Batch = M::Batch> + ?Sized,
     {
         let mut module = module;
         let module_callbacks = module.configure_callbacks();
@@ -363,7 +375,7 @@ impl Trainer {
     ) -> Result<BTreeMap<String, f64>>
     where
         M: LightningModule,
-        D: LightningDataModule<Batch = M::Batch>,
+        D: LightningDataModule<Batch = M::Batch> + ?Sized,
     {
         self.evaluate(module, datamodule, ckpt_path, Stage::Validate)
             .map(|(_, m)| m)
@@ -378,7 +390,7 @@ impl Trainer {
     ) -> Result<BTreeMap<String, f64>>
     where
         M: LightningModule,
-        D: LightningDataModule<Batch = M::Batch>,
+        D: LightningDataModule<Batch = M::Batch> + ?Sized,
     {
         self.evaluate(module, datamodule, ckpt_path, Stage::Test)
             .map(|(_, m)| m)
@@ -393,7 +405,7 @@ impl Trainer {
     ) -> Result<Vec<Tensor<2>>>
     where
         M: LightningModule,
-        D: LightningDataModule<Batch = M::Batch>,
+        D: LightningDataModule<Batch = M::Batch> + ?Sized,
     {
         let module_callbacks = module.configure_callbacks();
         let ckpt = match ckpt_path {
@@ -439,7 +451,7 @@ fn setup_stage<M, D>(
 ) -> Result<M>
 where
     M: LightningModule,
-    D: LightningDataModule<Batch = M::Batch>,
+    D: LightningDataModule<Batch = M::Batch> + ?Sized,
 {
     datamodule.prepare_data()?;
     module.prepare_data()?;

@@ -96,7 +96,7 @@ impl Run {
 
     /// Writes a checkpoint of everything: Lightning's order is callbacks' `state_dict`, their
     /// `on_save_checkpoint`, then the module's `on_save_checkpoint`.
-    pub fn save_checkpoint<M: LightningModule, D: LightningDataModule>(
+    pub fn save_checkpoint<M: LightningModule, D: LightningDataModule + ?Sized>(
         &mut self,
         path: &Path,
         module: &mut M,
@@ -131,7 +131,7 @@ impl Run {
     }
 
     /// Carries out the checkpoints callbacks asked for during the last hook.
-    pub fn process_checkpoint_requests<M: LightningModule, D: LightningDataModule>(
+    pub fn process_checkpoint_requests<M: LightningModule, D: LightningDataModule + ?Sized>(
         &mut self,
         module: &mut M,
         optimizers: &[LightningOptimizer],

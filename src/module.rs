@@ -224,6 +224,18 @@ pub trait LightningModule: Module + Sized + 'static {
     fn on_validation_model_train(self) -> Result<Self> {
         Ok(self.train())
     }
+    /// Before the stand-alone test loop, after `test_dataloader`: switches to evaluation (default: [`Module::valid`]).
+    fn on_test_model_eval(self) -> Result<Self> {
+        Ok(self.valid())
+    }
+    /// After the test loop, before `teardown`; nothing was training, so the default keeps the module as is.
+    fn on_test_model_train(self) -> Result<Self> {
+        Ok(self)
+    }
+    /// Before the predict loop, after `predict_dataloader`: switches to evaluation (default: [`Module::valid`]).
+    fn on_predict_model_eval(self) -> Result<Self> {
+        Ok(self.valid())
+    }
     /// After the eval switch, before the validation epoch.
     fn on_validation_start(&mut self, _cx: &mut HookContext) -> Result<()> {
         Ok(())

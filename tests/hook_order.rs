@@ -237,6 +237,18 @@ impl LightningModule for Hooked {
         push(&self.calls, "on_validation_model_train");
         Ok(self.train())
     }
+    fn on_test_model_eval(self) -> Result<Self> {
+        push(&self.calls, "on_test_model_eval");
+        Ok(self.valid())
+    }
+    fn on_test_model_train(self) -> Result<Self> {
+        push(&self.calls, "on_test_model_train");
+        Ok(self)
+    }
+    fn on_predict_model_eval(self) -> Result<Self> {
+        push(&self.calls, "on_predict_model_eval");
+        Ok(self.valid())
+    }
     fn validation_step(&mut self, batch: &Batch, i: usize, cx: &mut HookContext) -> Result<()> {
         push(&self.calls, "validation_step");
         self.inner.validation_step(batch, i, cx)
@@ -591,7 +603,7 @@ fn fit_test_and_predict_call_every_hook_in_lightnings_order() {
         "setup(test)",
         "configure_model",
         "DataModule.test_dataloader",
-        "on_validation_model_eval",
+        "on_test_model_eval",
         "Callback.on_test_start",
         "on_test_start",
     ]
@@ -602,6 +614,7 @@ fn fit_test_and_predict_call_every_hook_in_lightnings_order() {
         [
             "Callback.on_test_end",
             "on_test_end",
+            "on_test_model_train",
             "Callback.teardown(test)",
             "teardown(test)",
             "DataModule.teardown(test)",
@@ -622,6 +635,7 @@ fn fit_test_and_predict_call_every_hook_in_lightnings_order() {
         "setup(predict)",
         "configure_model",
         "DataModule.predict_dataloader",
+        "on_predict_model_eval",
         "Callback.on_predict_start",
         "on_predict_start",
     ]

@@ -86,7 +86,8 @@ impl ModelCheckpoint {
     }
 
     fn epoch_due(&self, cx: &HookContext) -> bool {
-        self.every_n_train_steps.is_none() && (cx.current_epoch() + 1) % self.every_n_epochs == 0
+        self.every_n_train_steps.is_none()
+            && (cx.current_epoch() + 1).is_multiple_of(self.every_n_epochs)
     }
 
     fn dir(&self) -> PathBuf {
@@ -248,7 +249,7 @@ impl Callback for ModelCheckpoint {
     ) -> Result<()> {
         if let Some(n) = self.every_n_train_steps
             && cx.global_step() > 0
-            && cx.global_step() % n == 0
+            && cx.global_step().is_multiple_of(n)
         {
             self.save(cx)?;
         }

@@ -93,7 +93,7 @@ impl ModuleVisitor for ScaleVisitor<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(grad) = self.grads.remove::<D>(param.id) {
             let shape = grad.shape();
-            let flat: Tensor<1> = grad.flatten(0, D.saturating_sub(1).max(0));
+            let flat: Tensor<1> = grad.flatten(0, D.saturating_sub(1));
             let out: Tensor<D> = (self.transform)(flat).reshape(shape);
             self.grads.register::<D>(param.id, out);
         }

@@ -52,10 +52,11 @@ impl Limit {
 }
 
 /// Numerical precision of the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Precision {
     /// float32 everywhere (default).
     #[serde(rename = "32-true")]
+    #[default]
     F32,
     /// float64 everywhere.
     #[serde(rename = "64-true")]
@@ -145,12 +146,6 @@ pub enum FastDevRun {
     Flag(bool),
     /// Run this many batches of each loop.
     Batches(usize),
-}
-
-impl Default for Precision {
-    fn default() -> Self {
-        Precision::F32
-    }
 }
 
 impl FastDevRun {

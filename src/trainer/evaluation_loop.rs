@@ -8,7 +8,7 @@
 //! on_validation_epoch_end   (epoch metrics reduced)   on_validation_end
 //! on_validation_model_train (inside fit)
 //! ```
-//! The test loop is the same with `test` hooks.
+//! The test loop is the same with `test` hooks (`on_test_model_eval` … `on_test_model_train`).
 
 use anyhow::{Context, Result, bail};
 
@@ -59,9 +59,13 @@ pub(crate) fn run_evaluation<M: LightningModule>(
     if kind.in_fit() {
         module.on_validation_model_zero_grad()?;
     }
-    module = module.on_validation_model_eval()?;
-    run.cx.stage = kind.stage();
     let test = kind == EvalKind::Test;
+    module = if test {
+        module.on_test_model_eval()?
+    } else {
+        module.on_validation_model_eval()?
+    };
+    run.cx.stage = kind.stage();
 
     if test {
         run.callbacks(|c, cx| c.on_test_start(cx))?;
@@ -131,6 +135,8 @@ pub(crate) fn run_evaluation<M: LightningModule>(
     }
     if kind.in_fit() {
         module = module.on_validation_model_train()?;
+    } else if test {
+        module = module.on_test_model_train()?;
     }
     run.cx.stage = previous_stage;
     Ok(module)

@@ -210,7 +210,11 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
         }
         let epoch = run.cx.progress.epoch;
         let reload = run.cfg.reload_dataloaders_every_n_epochs;
-        if reload > 0 && epoch > 0 && epoch % reload == 0 && run.cx.progress.batch_in_epoch == 0 {
+        if reload > 0
+            && epoch > 0
+            && epoch.is_multiple_of(reload)
+            && run.cx.progress.batch_in_epoch == 0
+        {
             train_loader = datamodule.train_dataloader()?;
             run.cx.num_training_batches = train_limit(&train_loader, &run.cfg);
         }
@@ -221,7 +225,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             && run
                 .cfg
                 .check_val_every_n_epoch
-                .is_none_or(|n| (epoch + 1) % n == 0);
+                .is_none_or(|n| (epoch + 1).is_multiple_of(n));
 
         run.cx.stage = RunningStage::Training;
         run.callbacks(|c, cx| c.on_train_epoch_start(cx))?;
@@ -282,9 +286,14 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             module.on_train_batch_end(loss, &batch, batch_idx, &mut run.cx)?;
             run.process_checkpoint_requests(&mut module, &optimizers, datamodule)?;
 
-            let stepped = (batch_idx + 1) % accumulate == 0 || last_of_epoch;
+            let stepped = (batch_idx + 1).is_multiple_of(accumulate) || last_of_epoch;
             if stepped
-                && (run.cx.progress.global_step % run.cfg.log_every_n_steps == 0 || last_of_epoch)
+                && (run
+                    .cx
+                    .progress
+                    .global_step
+                    .is_multiple_of(run.cfg.log_every_n_steps)
+                    || last_of_epoch)
             {
                 run.write_logs()?;
             }
@@ -334,7 +343,9 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             let plateau = opt.scheduler.as_ref().is_some_and(|s| {
                 matches!(s.schedule, Schedule::Plateau(_)) && s.interval == Interval::Epoch
             });
-            if plateau && (epoch + 1) % opt.scheduler.as_ref().map_or(1, |s| s.frequency) == 0 {
+            if plateau
+                && (epoch + 1).is_multiple_of(opt.scheduler.as_ref().map_or(1, |s| s.frequency))
+            {
                 let monitor = opt
                     .scheduler
                     .as_ref()
@@ -380,7 +391,7 @@ fn automatic_step<M: LightningModule>(
     let loss = module.training_step(batch, batch_idx, &mut run.cx)?;
     let loss_value = loss.clone().into_scalar::<f32>() as f64;
     check_finite(run, loss_value, batch_idx)?;
-    if batch_idx % accumulate == 0 {
+    if batch_idx.is_multiple_of(accumulate) {
         run.callbacks(|c, cx| c.on_before_zero_grad(cx))?;
         module.on_before_zero_grad(&mut run.cx)?;
         module.optimizer_zero_grad(epoch, batch_idx, optimizer)?;
@@ -397,7 +408,7 @@ fn automatic_step<M: LightningModule>(
     run.callbacks(|c, cx| c.on_after_backward(cx))?;
     module.on_after_backward(&mut run.cx)?;
 
-    if (batch_idx + 1) % accumulate == 0 || last_of_epoch {
+    if (batch_idx + 1).is_multiple_of(accumulate) || last_of_epoch {
         run.callbacks(|c, cx| c.on_before_optimizer_step(cx))?;
         module.on_before_optimizer_step(optimizer, &mut run.cx)?;
         if run.cfg.track_grad_norm > 0.0 {
@@ -423,11 +434,11 @@ fn automatic_step<M: LightningModule>(
         let step = run.cx.progress.global_step;
         if let Some(scheduler) = optimizer.scheduler.as_mut() {
             let due = match (scheduler.interval, &scheduler.schedule) {
-                (Interval::Step, _) => step % scheduler.frequency == 0,
+                (Interval::Step, _) => step.is_multiple_of(scheduler.frequency),
                 // Epoch schedules step right after the epoch's last optimizer step, as in
                 // Lightning; plateau schedules wait for the epoch's validation metrics.
                 (Interval::Epoch, Schedule::Burn { .. }) => {
-                    last_of_epoch && (epoch + 1) % scheduler.frequency == 0
+                    last_of_epoch && (epoch + 1).is_multiple_of(scheduler.frequency)
                 }
                 (Interval::Epoch, Schedule::Plateau(_)) => false,
             };

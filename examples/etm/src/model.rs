@@ -16,6 +16,7 @@ use crate::config::{ModelParams, ThetaActivationName};
 
 /// The encoder's activation (`theta_act`).
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum ThetaActivation {
     /// One of burn's activations.
     Standard(Activation),

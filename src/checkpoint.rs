@@ -42,6 +42,9 @@ pub struct CheckpointState {
     pub module_extra: BTreeMap<String, Value>,
     /// Epoch accumulators and latest metrics, so a mid-epoch resume logs the same epoch means.
     pub metrics: Value,
+    /// The loss scaler of a `16-mixed` run.
+    #[serde(default)]
+    pub grad_scaler: Option<crate::trainer::GradScaler>,
     /// Parameter paths and shapes of the module, for readable mismatch errors.
     pub parameter_shapes: Vec<(String, Vec<usize>)>,
     /// Names of the binary sections, in file order.

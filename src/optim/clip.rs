@@ -100,6 +100,11 @@ impl ModuleVisitor for ScaleVisitor<'_> {
     }
 }
 
+/// Multiplies every gradient by `factor`.
+pub(crate) fn scale_all<M: Module>(module: &M, grads: &mut GradientsParams, factor: f64) {
+    transform_all(module, grads, &|g| g.mul_scalar(factor));
+}
+
 fn transform_all<M: Module>(
     module: &M,
     grads: &mut GradientsParams,

@@ -127,6 +127,16 @@ impl LightningOptimizer {
         clip_gradients(module, grads, max, algorithm)
     }
 
+    /// Divides the accumulated gradients by `scale` (a loss scaler's); returns whether they are
+    /// all finite.
+    pub fn unscale_gradients<M: Module>(&mut self, module: &M, scale: f64) -> bool {
+        let Some(grads) = self.grads.as_mut() else {
+            return true;
+        };
+        super::clip::scale_all(module, grads, 1.0 / scale);
+        grad_norms(module, grads, 2.0).1.is_finite()
+    }
+
     /// Norms of the accumulated gradients: per parameter and total.
     pub fn grad_norms<M: Module>(&self, module: &M, norm_type: f64) -> (Vec<(String, f64)>, f64) {
         match &self.grads {

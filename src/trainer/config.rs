@@ -91,6 +91,15 @@ impl Precision {
         })
     }
 
+    /// The half type a mixed-precision step computes in (`None`: not mixed).
+    pub fn mixed_dtype(self) -> Option<FloatDType> {
+        match self {
+            Precision::F16Mixed => Some(FloatDType::F16),
+            Precision::Bf16Mixed => Some(FloatDType::BF16),
+            _ => None,
+        }
+    }
+
     /// Sets the device's default float type, or explains why this device or build cannot.
     pub fn configure(self, device: &mut Device) -> Result<()> {
         let dtype = match self {
@@ -98,9 +107,16 @@ impl Precision {
             Precision::F64 => FloatDType::F64,
             Precision::F16 => FloatDType::F16,
             Precision::Bf16 => FloatDType::BF16,
-            Precision::F16Mixed | Precision::Bf16Mixed => bail!(
-                "precision {self:?}: mixed precision (autocast with float32 master weights) is not available on burn 0.22; use 16-true or bf16-true for half-precision weights and compute, or 32"
-            ),
+            Precision::F16Mixed | Precision::Bf16Mixed => {
+                let half = self.mixed_dtype().expect("mixed");
+                if !device.supports_dtype(half) {
+                    bail!(
+                        "precision {self:?} computes in {half:?}, which device {device:?} does not support; use 32"
+                    );
+                }
+                // Weights stay float32; the step casts them.
+                return Ok(());
+            }
         };
         if !device.supports_dtype(dtype) {
             bail!(
@@ -222,7 +238,7 @@ pub struct TrainerConfig {
     pub gradient_clip_algorithm: ClipAlgorithm,
     /// Log the p-norm of gradients (-1: off; 2 for L2, `inf` for max).
     pub track_grad_norm: f64,
-    /// `32`, `64`, `16-true`, `bf16-true` (`16-mixed`/`bf16-mixed` give an error on burn 0.22).
+    /// `32`, `64`, `16-true`, `bf16-true`, `16-mixed`, `bf16-mixed` (half-precision steps, float32 weights).
     #[serde(deserialize_with = "precision_from_any")]
     pub precision: Precision,
     /// Reseed the backend RNG per step from the run's seed (makes dropout reproducible).

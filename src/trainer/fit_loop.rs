@@ -388,7 +388,15 @@ fn automatic_step<M: LightningModule>(
 ) -> Result<(M, f64)> {
     let epoch = run.cx.progress.epoch;
     let optimizer = &mut optimizers[0];
-    let loss = module.training_step(batch, batch_idx, &mut run.cx)?;
+    let loss = match run.cfg.precision.mixed_dtype() {
+        Some(half) => {
+            let (m, loss) =
+                super::precision::mixed_training_step(module, batch, batch_idx, &mut run.cx, half)?;
+            module = m;
+            loss
+        }
+        None => module.training_step(batch, batch_idx, &mut run.cx)?,
+    };
     let loss_value = loss.clone().into_scalar::<f32>() as f64;
     check_finite(run, loss_value, batch_idx)?;
     if batch_idx.is_multiple_of(accumulate) {
@@ -404,11 +412,22 @@ fn automatic_step<M: LightningModule>(
     };
     run.callbacks(|c, cx| c.on_before_backward(loss_value, cx))?;
     module.on_before_backward(&loss, &mut run.cx)?;
-    optimizer.backward(&module, &loss);
+    match &run.scaler {
+        // Scaled so that small float16 gradients survive; unscaled before the step.
+        Some(scaler) => optimizer.backward(&module, &loss.mul_scalar(scaler.scale)),
+        None => optimizer.backward(&module, &loss),
+    }
     run.callbacks(|c, cx| c.on_after_backward(cx))?;
     module.on_after_backward(&mut run.cx)?;
 
     if (batch_idx + 1).is_multiple_of(accumulate) || last_of_epoch {
+        // GradScaler: unscale, then skip the step when the gradients overflowed.
+        if let Some(scaler) = run.scaler.as_mut() {
+            let finite = optimizer.unscale_gradients(&module, scaler.scale);
+            if !scaler.update(finite) {
+                optimizer.zero_grad();
+            }
+        }
         run.callbacks(|c, cx| c.on_before_optimizer_step(cx))?;
         module.on_before_optimizer_step(optimizer, &mut run.cx)?;
         if run.cfg.track_grad_norm > 0.0 {
@@ -514,6 +533,9 @@ fn restore_training_state(
         }
     }
     run.cx.progress = ck.state.progress.clone();
+    if ck.state.grad_scaler.is_some() && run.scaler.is_some() {
+        run.scaler = ck.state.grad_scaler.clone();
+    }
     if !ck.state.metrics.is_null() {
         run.cx.metrics = serde_json::from_value::<MetricStore>(ck.state.metrics.clone())
             .with_context(|| format!("checkpoint {}: metric state", path.display()))?;

@@ -7,6 +7,7 @@
 mod config;
 mod evaluation_loop;
 mod fit_loop;
+mod precision;
 mod predict_loop;
 mod progress;
 mod run;
@@ -19,6 +20,7 @@ use burn::prelude::*;
 use serde_json::Value;
 
 pub use config::{Accelerator, FastDevRun, Limit, Precision, TrainerConfig, parse_duration};
+pub use precision::{GradScaler, all_parameters_are};
 pub use progress::{Progress, RunningStage, Stage};
 
 use crate::callbacks::{Callback, ModelCheckpoint, ModelSummary, ProgressBar};
@@ -210,6 +212,7 @@ impl Trainer {
             seed: self.seed,
             hparams: self.hparams.clone(),
             steps_since_flush: 0,
+            scaler: (self.config.precision == Precision::F16Mixed).then(GradScaler::default),
         })
     }
 

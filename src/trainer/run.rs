@@ -24,6 +24,8 @@ pub(crate) struct Run {
     pub seed: Option<u64>,
     pub hparams: Value,
     pub steps_since_flush: usize,
+    /// Loss scaling of a `16-mixed` run.
+    pub scaler: Option<super::GradScaler>,
 }
 
 impl Run {
@@ -116,6 +118,7 @@ impl Run {
         module.on_save_checkpoint(&mut ck.state)?;
         ck.state.datamodule = datamodule.state_dict();
         ck.state.metrics = serde_json::to_value(&self.cx.metrics)?;
+        ck.state.grad_scaler = self.scaler.clone();
         ck.put_module(module)?;
         for (i, opt) in optimizers.iter().enumerate() {
             ck.sections

@@ -42,6 +42,15 @@ impl Batch for BowBatch {
     fn batch_size(&self) -> usize {
         self.num_docs
     }
+    fn cast_float(self, dtype: burn::tensor::FloatDType) -> Self {
+        Self {
+            num_docs: self.num_docs,
+            words: self.words,
+            input: self.input.cast(dtype),
+            target: self.target.cast(dtype),
+            target_lengths: self.target_lengths.cast(dtype),
+        }
+    }
 }
 
 /// A document as a dataloader item: what the encoder reads and what is scored.

@@ -1,0 +1,149 @@
+//! Mixed precision (`16-mixed`, `bf16-mixed`): the training step computes in half precision on a
+//! cast view of the module while the weights the optimizer updates stay float32 ("master
+//! weights"); gradients flow back through the casts into float32. `16-mixed` also scales the loss
+//! so small float16 gradients do not flush to zero, and skips steps whose gradients overflowed,
+//! as PyTorch's `GradScaler`. Validation, test and predict run in float32.
+
+use std::any::Any;
+
+use anyhow::Result;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::tensor::FloatDType;
+use serde::{Deserialize, Serialize};
+
+use crate::HookContext;
+use crate::data::Batch;
+use crate::module::LightningModule;
+
+/// Casts every float parameter to `dtype`, keeping the float32 originals (in visit order).
+struct ToHalf {
+    dtype: FloatDType,
+    masters: Vec<Box<dyn Any>>,
+}
+
+impl ModuleMapper for ToHalf {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let dtype = self.dtype;
+        let masters = &mut self.masters;
+        param.map(|tensor| {
+            masters.push(Box::new(tensor.clone()));
+            tensor.cast(dtype)
+        })
+    }
+}
+
+/// Puts the float32 originals back, in the same order.
+struct Restore {
+    masters: std::vec::IntoIter<Box<dyn Any>>,
+}
+
+impl ModuleMapper for Restore {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let master = self
+            .masters
+            .next()
+            .expect("one master per parameter")
+            .downcast::<Tensor<D>>()
+            .expect("same parameter order");
+        param.map(|_| *master)
+    }
+}
+
+/// Runs `training_step` on a `dtype` view of `module` with a `dtype` batch; returns the module
+/// with its float32 weights back and the loss in float32 (still connected to those weights).
+pub(crate) fn mixed_training_step<M: LightningModule>(
+    module: M,
+    batch: &M::Batch,
+    batch_idx: usize,
+    cx: &mut HookContext,
+    dtype: FloatDType,
+) -> Result<(M, Tensor<1>)> {
+    let mut to_half = ToHalf {
+        dtype,
+        masters: Vec::new(),
+    };
+    let mut half = module.map(&mut to_half);
+    let half_batch = batch.clone().cast_float(dtype);
+    let loss = half.training_step(&half_batch, batch_idx, cx);
+    let module = half.map(&mut Restore {
+        masters: to_half.masters.into_iter(),
+    });
+    Ok((module, loss?.cast(FloatDType::F32)))
+}
+
+/// Whether every parameter of `module` is stored as `dtype` (tests and sanity checks).
+pub fn all_parameters_are<M: Module>(module: &M, dtype: burn::tensor::DType) -> bool {
+    struct Check(burn::tensor::DType, bool);
+    impl ModuleVisitor for Check {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.1 &= param.val().dtype() == self.0;
+        }
+    }
+    let mut check = Check(dtype, true);
+    module.visit(&mut check);
+    check.1
+}
+
+/// Dynamic loss scaling for float16 (PyTorch's `GradScaler` defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradScaler {
+    /// The factor the loss is multiplied by before backward.
+    pub scale: f64,
+    /// Consecutive steps without overflow.
+    pub good_steps: usize,
+    /// Steps without overflow after which the scale doubles.
+    pub growth_interval: usize,
+    /// Steps skipped because their gradients overflowed.
+    pub skipped_steps: usize,
+}
+
+impl Default for GradScaler {
+    fn default() -> Self {
+        Self {
+            scale: 65536.0,
+            good_steps: 0,
+            growth_interval: 2000,
+            skipped_steps: 0,
+        }
+    }
+}
+
+impl GradScaler {
+    /// After unscaling: records whether the gradients were finite; returns whether to step.
+    pub fn update(&mut self, gradients_finite: bool) -> bool {
+        if gradients_finite {
+            self.good_steps += 1;
+            if self.good_steps == self.growth_interval {
+                self.scale *= 2.0;
+                self.good_steps = 0;
+            }
+        } else {
+            self.scale *= 0.5;
+            self.good_steps = 0;
+            self.skipped_steps += 1;
+        }
+        gradients_finite
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaler_halves_on_overflow_and_doubles_after_a_run_of_good_steps() {
+        let mut s = GradScaler {
+            growth_interval: 3,
+            ..Default::default()
+        };
+        assert!(s.update(true));
+        assert!(s.update(true));
+        assert!(!s.update(false));
+        assert_eq!((s.scale, s.good_steps, s.skipped_steps), (32768.0, 0, 1));
+        for _ in 0..3 {
+            assert!(s.update(true));
+        }
+        assert_eq!((s.scale, s.good_steps), (65536.0, 0));
+    }
+}

@@ -142,11 +142,10 @@ impl PackagedData {
         let mut wanted: Vec<&str> = self.members.to_vec();
         let mut save = |name: &str, reader: &mut dyn Read| -> Result<()> {
             if let Some(i) = wanted.iter().position(|m| *m == name) {
-                let target = dir.join(Path::new(name).file_name().expect("file name"));
-                let mut bytes = Vec::new();
-                reader.read_to_end(&mut bytes)?;
-                burn_lightning::checkpoint::atomic_write(&target, &bytes)
-                    .with_context(|| format!("writing {}", target.display()))?;
+                save_member(
+                    reader,
+                    &dir.join(Path::new(name).file_name().expect("file name")),
+                )?;
                 wanted.remove(i);
             }
             Ok(())
@@ -218,8 +217,16 @@ pub fn unzip_member(zip_path: &Path, member: &str, dir: &Path) -> Result<PathBuf
     let mut entry = zip
         .by_name(member)
         .with_context(|| format!("{} does not contain {member}", zip_path.display()))?;
-    let mut bytes = Vec::new();
-    entry.read_to_end(&mut bytes)?;
-    burn_lightning::checkpoint::atomic_write(&target, &bytes)?;
+    save_member(&mut entry, &target)?;
     Ok(target)
+}
+
+/// Writes an archive member to `target` atomically, so an interrupted fetch leaves no half file.
+fn save_member(reader: &mut dyn Read, target: &Path) -> Result<()> {
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading the archive member for {}", target.display()))?;
+    burn_lightning::checkpoint::atomic_write(target, &bytes)
+        .with_context(|| format!("writing {}", target.display()))
 }

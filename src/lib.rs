@@ -6,6 +6,7 @@
 //!
 //! `global_step` counts optimizer steps; it is the x-axis of every logged metric.
 
+pub mod allocator;
 pub mod callbacks;
 pub mod checkpoint;
 pub mod config;

@@ -55,7 +55,9 @@ pub struct Trainer {
 
 impl Trainer {
     /// A Trainer with these options (deprecated keys are migrated with a notice on stderr).
+    /// Tunes the process allocator to reuse freed buffers (see [`crate::allocator`]).
     pub fn new(mut config: TrainerConfig) -> Self {
+        crate::allocator::retain_freed_memory();
         for notice in config.migrate_deprecated() {
             eprintln!("notice: {notice}");
         }

@@ -98,16 +98,17 @@ impl BowDataModule {
             .context("the datamodule is not set up (call setup first)")
     }
 
-    fn eval_loader(&self, items: Vec<BowItem>) -> DataLoader<BowBatch> {
+    fn eval_loader(&self, items: Vec<BowItem>) -> Result<DataLoader<BowBatch>> {
         let bow_norm = self.bow_norm;
-        DataLoader::new(
+        let vocab_size = self.split()?.vocabulary.len();
+        Ok(DataLoader::new(
             items,
             self.params
                 .eval_batch_size
                 .unwrap_or(self.params.batch_size),
-            move |items: Vec<BowItem>| Ok(collate(&items, bow_norm)),
+            move |items: Vec<BowItem>| collate(&items, vocab_size, bow_norm),
         )
-        .num_workers(self.params.num_workers)
+        .num_workers(self.params.num_workers))
     }
 }
 
@@ -147,12 +148,13 @@ impl LightningDataModule for BowDataModule {
         let split = self.split()?;
         let items: Vec<BowItem> = split.train.iter().cloned().map(BowItem::whole).collect();
         let bow_norm = self.bow_norm;
+        let vocab_size = split.vocabulary.len();
         // A corpus smaller than one batch still trains: drop_last only drops a partial batch
         // when a full one exists.
         let drop_last = self.params.drop_last && items.len() >= self.params.batch_size;
         Ok(
             DataLoader::new(items, self.params.batch_size, move |items: Vec<BowItem>| {
-                Ok(collate(&items, bow_norm))
+                collate(&items, vocab_size, bow_norm)
             })
             .shuffle(self.seed)
             .drop_last(drop_last)
@@ -166,7 +168,7 @@ impl LightningDataModule for BowDataModule {
             return Ok(None);
         }
         let items = split.val.iter().map(BowItem::completion).collect();
-        Ok(Some(self.eval_loader(items)))
+        Ok(Some(self.eval_loader(items)?))
     }
 
     fn test_dataloader(&mut self) -> Result<DataLoader<BowBatch>> {
@@ -179,13 +181,13 @@ impl LightningDataModule for BowDataModule {
             );
         }
         let items = split.test.iter().map(BowItem::completion).collect();
-        Ok(self.eval_loader(items))
+        self.eval_loader(items)
     }
 
     fn predict_dataloader(&mut self) -> Result<DataLoader<BowBatch>> {
         let split = self.split()?;
         let items = split.all.iter().cloned().map(BowItem::whole).collect();
-        Ok(self.eval_loader(items))
+        self.eval_loader(items)
     }
 }
 

@@ -11,4 +11,5 @@ pub mod formats;
 pub mod metrics;
 pub mod model;
 pub mod module;
+pub mod sparse;
 pub mod synthetic;

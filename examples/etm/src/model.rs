@@ -13,6 +13,7 @@ use burn::tensor::{Distribution, activation::softmax};
 
 use crate::batch::BowBatch;
 use crate::config::{ModelParams, ThetaActivationName};
+use crate::sparse::{SparseMatrix, sampled_matmul};
 
 /// The encoder's activation (`theta_act`).
 #[derive(Module, Debug)]
@@ -71,7 +72,7 @@ pub struct Etm {
     pub t_drop: Dropout,
 }
 
-/// The encoder body; `layer0` reads only the vocabulary columns a batch contains.
+/// The encoder body; `layer0` multiplies only the words a document contains.
 #[derive(Module, Debug)]
 pub struct QTheta {
     /// V → H (weight V×H: row w is word w's contribution).
@@ -153,10 +154,9 @@ impl Etm {
         self.beta_t().transpose()
     }
 
-    /// The encoder: (mu, logsigma) of q(z | bag), documents × K, from `input` over the
-    /// vocabulary columns `words`.
-    pub fn encode(&self, input: Tensor<2>, words: Tensor<1, Int>) -> (Tensor<2>, Tensor<2>) {
-        let h = linear_on_columns(&self.q_theta.layer0, input, words);
+    /// The encoder: (mu, logsigma) of q(z | bag), documents × K, from sparse bags of words.
+    pub fn encode(&self, input: &SparseMatrix) -> (Tensor<2>, Tensor<2>) {
+        let h = sparse_linear(&self.q_theta.layer0, input);
         let h = self.q_theta.act.forward(h);
         let h = self.q_theta.act.forward(self.q_theta.layer2.forward(h));
         let h = self.t_drop.forward(h);
@@ -181,12 +181,10 @@ impl Etm {
 
     /// Per-document reconstruction and KL for a batch.
     pub fn forward(&self, batch: &BowBatch) -> EtmOutput {
-        let (mu, logsigma) = self.encode(batch.input.clone(), batch.words.clone());
+        let (mu, logsigma) = self.encode(&batch.input);
         let kl = kl_to_standard_normal(mu.clone(), logsigma.clone());
         let theta = self.theta(mu, logsigma);
-        let beta_columns = self.beta_t().select(0, batch.words.clone());
-        let reconstruction =
-            negative_log_likelihood(theta.clone(), beta_columns, batch.target.clone());
+        let reconstruction = negative_log_likelihood(theta.clone(), self.beta_t(), &batch.target);
         EtmOutput {
             reconstruction,
             kl,
@@ -196,33 +194,31 @@ impl Etm {
 
     /// Topic proportions of documents (evaluation: theta from mu).
     pub fn topic_proportions(&self, batch: &BowBatch) -> Tensor<2> {
-        let (mu, _) = self.encode(batch.input.clone(), batch.words.clone());
+        let (mu, _) = self.encode(&batch.input);
         softmax(mu, 1)
     }
 }
 
-/// `input × layer.weight[words] + bias`: the layer applied to bags whose other columns are zero.
-fn linear_on_columns(layer: &Linear, input: Tensor<2>, words: Tensor<1, Int>) -> Tensor<2> {
-    let out = input.matmul(layer.weight.val().select(0, words));
+/// `input · layer.weight + bias` for sparse input rows.
+fn sparse_linear(layer: &Linear, input: &SparseMatrix) -> Tensor<2> {
+    let out = input.matmul(layer.weight.val());
     match &layer.bias {
         Some(bias) => out + bias.val().unsqueeze_dim(0),
         None => out,
     }
 }
 
-/// −Σ_w count_w · log((theta · beta)_w + 1e-6) per document, over the batch's columns (words
-/// absent from a document contribute nothing). `beta_columns` is beta transposed, restricted to
-/// the columns: columns × K.
+/// −Σ_w count_w · log((theta · beta)_w + 1e-6) per document, where `counts` stores each
+/// document's words (words absent from a document contribute nothing, so the probabilities are
+/// computed only at the stored entries). `beta_t` is beta transposed: V × K.
 pub fn negative_log_likelihood(
     theta: Tensor<2>,
-    beta_columns: Tensor<2>,
-    counts: Tensor<2>,
+    beta_t: Tensor<2>,
+    counts: &SparseMatrix,
 ) -> Tensor<1> {
-    let probability = theta.matmul(beta_columns.transpose());
-    (probability.add_scalar(1e-6).log() * counts)
-        .sum_dim(1)
-        .squeeze_dim::<1>(1)
-        .neg()
+    let probability = sampled_matmul(theta, beta_t, &counts.pattern);
+    let weighted = probability.add_scalar(1e-6).log() * counts.values.clone();
+    counts.with_values(weighted).row_sums().neg()
 }
 
 /// KL(N(mu, exp(logsigma)) ‖ N(0, I)) per row: −½ Σ (1 + logsigma − mu² − exp(logsigma)).
@@ -248,13 +244,13 @@ mod tests {
     }
 
     #[test]
-    fn column_restricted_encoder_equals_the_full_product() {
+    fn sparse_encoder_layer_equals_the_dense_product() {
         let device = Device::flex();
         let layer = LinearConfig::new(6, 4).init(&device);
         let a = Arc::new(Document::from_pairs(vec![(1, 2.0), (4, 1.0)]));
         let b = Arc::new(Document::from_pairs(vec![(0, 1.0), (5, 3.0)]));
-        let batch = collate(&[BowItem::whole(a), BowItem::whole(b)], false);
-        let sparse = linear_on_columns(&layer, batch.input, batch.words);
+        let batch = collate(&[BowItem::whole(a), BowItem::whole(b)], 6, false).unwrap();
+        let sparse = sparse_linear(&layer, &batch.input);
         let dense_rows =
             Tensor::<1>::from_floats([0., 2., 0., 0., 1., 0., 1., 0., 0., 0., 0., 3.], &device)
                 .reshape([2, 6]);
@@ -272,9 +268,8 @@ mod tests {
             Tensor::<1>::from_floats([0.5, 0.0, 0.5, 0.2, 0.0, 0.8], &device).reshape([3, 2]);
         let a = Arc::new(Document::from_pairs(vec![(1, 2.0), (2, 1.0)]));
         let b = Arc::new(Document::from_pairs(vec![(0, 3.0)]));
-        let batch = collate(&[BowItem::whole(a), BowItem::whole(b)], false);
-        let beta_columns = beta_t.select(0, batch.words.clone());
-        let nll = values(negative_log_likelihood(theta, beta_columns, batch.target));
+        let batch = collate(&[BowItem::whole(a), BowItem::whole(b)], 3, false).unwrap();
+        let nll = values(negative_log_likelihood(theta, beta_t, &batch.target));
         // doc 0: p(w1) = .25*.5 + .75*.2 = .275, p(w2) = .75*.8 = .6
         let expected0 = -(2.0 * (0.275f64 + 1e-6).ln() + (0.6f64 + 1e-6).ln());
         let expected1 = -(3.0 * (0.5f64 + 1e-6).ln());

@@ -2,9 +2,11 @@
 
 mod batch;
 mod loader;
+mod packaged;
 mod sampler;
 
 pub use batch::Batch;
 pub use loader::{BatchIter, DataLoader, Dataset};
+pub use packaged::{PackagedData, sha256_file, unzip_member};
 pub use sampler::Sampler;
 pub(crate) use sampler::mix;

@@ -368,12 +368,14 @@ impl TrainerConfig {
         if matches!(self.max_epochs, Some(n) if n < -1) {
             bail!("trainer.max_epochs must be -1 (unbounded) or >= 0");
         }
+        // NaN fails both checks below, as it should.
         if let Some(v) = self.gradient_clip_val
-            && !(v >= 0.0)
+            && (v.is_nan() || v < 0.0)
         {
             bail!("trainer.gradient_clip_val must be >= 0, got {v}");
         }
-        if self.track_grad_norm != -1.0 && !(self.track_grad_norm > 0.0) {
+        let p = self.track_grad_norm;
+        if p != -1.0 && (p.is_nan() || p <= 0.0) {
             bail!(
                 "trainer.track_grad_norm must be -1 (off), a positive p, or inf; got {}",
                 self.track_grad_norm

@@ -5,7 +5,12 @@ pub mod attention;
 pub mod config;
 pub mod embeddings;
 pub mod encoder;
+pub mod metrics;
+pub mod packaged;
+pub mod pooling;
 pub mod relative_position;
+pub mod spm;
+pub mod tokenizer;
 pub mod weights;
 
 pub use config::DebertaV2Config;

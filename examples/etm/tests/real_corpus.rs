@@ -15,10 +15,8 @@ fn one_epoch_on_a_slice_of_nyt_with_tensorboard_readback() {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("etm-real-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/etm.yaml");
+    // prepare_data's pip comes from BL_PYTHON when set (CI's virtual environment), inherited.
     let mut command = Command::new(env!("CARGO_BIN_EXE_etm"));
-    if let Ok(python) = std::env::var("BL_PYTHON") {
-        command.env("ETM_PYTHON", python);
-    }
     let out = command
         .current_dir(&work)
         .args([

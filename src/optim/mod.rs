@@ -3,7 +3,9 @@
 mod clip;
 mod config;
 mod optimizer;
+mod param_groups;
 mod scheduler;
+mod warmup;
 
 pub use clip::{ClipAlgorithm, clip_gradients, grad_norms};
 pub use config::{
@@ -11,4 +13,6 @@ pub use config::{
     SchedulerParams,
 };
 pub use optimizer::{LightningOptimizer, Optimizers};
+pub use param_groups::{LrGroup, is_no_decay, named_parameters, parameters_where};
 pub use scheduler::{Interval, LrSchedulerState, Mode, ReduceLrOnPlateau, Schedule};
+pub use warmup::{Decay, WarmupSchedule};

@@ -1,12 +1,13 @@
 //! [`LightningOptimizer`]: one burn optimizer with its gradient accumulator and scheduler.
 
 use anyhow::Result;
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Bytes;
 
 use super::clip::{ClipAlgorithm, clip_gradients, grad_norms};
+use super::param_groups::LrGroup;
 use super::scheduler::LrSchedulerState;
 
 /// What `configure_optimizers` returns: one optimizer for automatic optimization, any number
@@ -43,6 +44,8 @@ pub struct LightningOptimizer {
     steps: usize,
     /// The LR scheduler attached to this optimizer.
     pub scheduler: Option<LrSchedulerState>,
+    /// Parameter groups with their own rate, each by name and one of its parameters.
+    lr_groups: Vec<(String, ParamId)>,
 }
 
 struct Accumulate<'a> {
@@ -72,6 +75,7 @@ impl LightningOptimizer {
             grads: None,
             steps: 0,
             scheduler: None,
+            lr_groups: Vec::new(),
         }
     }
 
@@ -92,6 +96,35 @@ impl LightningOptimizer {
         self.scheduler
             .as_ref()
             .map_or(self.base_lr, |s| s.current().base())
+    }
+
+    /// Reports the rate of each group (scheduled by
+    /// [`SchedulerConfig::init_groups`](super::SchedulerConfig::init_groups)) to the LR monitor
+    /// as `lr-<name>/<group>`, instead of the base rate alone.
+    pub fn report_lr_groups(mut self, groups: &[LrGroup]) -> Self {
+        self.lr_groups = groups
+            .iter()
+            .filter_map(|g| g.ids.first().map(|id| (g.name.clone(), *id)))
+            .collect();
+        self
+    }
+
+    /// What the LR monitor shows: `(name, rate)` for the base rate, or one per reported group.
+    pub fn learning_rates(&self) -> Vec<(String, f64)> {
+        let Some(scheduler) = self
+            .scheduler
+            .as_ref()
+            .filter(|_| !self.lr_groups.is_empty())
+        else {
+            return vec![(self.name.clone(), self.lr())];
+        };
+        self.lr_groups
+            .iter()
+            .map(|(group, id)| {
+                let lr = scheduler.current().lr_from_param(*id, None);
+                (format!("{}/{group}", self.name), lr)
+            })
+            .collect()
     }
 
     /// Drops the accumulated gradients (Lightning's `optimizer.zero_grad()`).

@@ -238,6 +238,9 @@ pub struct TrainerConfig {
     pub gradient_clip_algorithm: ClipAlgorithm,
     /// Log the p-norm of gradients (-1: off; 2 for L2, `inf` for max).
     pub track_grad_norm: f64,
+    /// Recompute memory-bound activations in backward instead of keeping them (burn's autodiff
+    /// gradient checkpointing): less memory, more compute.
+    pub gradient_checkpointing: bool,
     /// `32`, `64`, `16-true`, `bf16-true`, `16-mixed`, `bf16-mixed` (half-precision steps, float32 weights).
     #[serde(deserialize_with = "precision_from_any")]
     pub precision: Precision,
@@ -312,6 +315,7 @@ impl Default for TrainerConfig {
             gradient_clip_val: None,
             gradient_clip_algorithm: ClipAlgorithm::Norm,
             track_grad_norm: -1.0,
+            gradient_checkpointing: false,
             precision: Precision::F32,
             deterministic: false,
             fast_dev_run: FastDevRun::Flag(false),

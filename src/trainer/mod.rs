@@ -128,7 +128,9 @@ impl Trainer {
         self.config.validate()?;
         let mut device = self.config.device()?;
         self.config.precision.configure(&mut device)?;
-        let device = if stage == Stage::Fit {
+        let device = if stage == Stage::Fit && self.config.gradient_checkpointing {
+            device.autodiff().gradient_checkpointing()
+        } else if stage == Stage::Fit {
             device.autodiff()
         } else {
             device
@@ -146,6 +148,10 @@ impl Trainer {
                     callback.state_key()
                 );
             } else if !(checkpointing && fast) {
+                // As Lightning's `configure_callbacks`: the module's callback replaces one of
+                // the same kind (e.g. left from an earlier `fit` of this Trainer).
+                let key = callback.state_key();
+                callbacks.retain(|c| c.state_key() != key);
                 callbacks.push(callback);
             }
         }

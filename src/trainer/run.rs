@@ -92,7 +92,7 @@ impl Run {
     pub fn refresh_learning_rates(&mut self, optimizers: &[LightningOptimizer]) {
         self.cx.learning_rates = optimizers
             .iter()
-            .map(|o| (o.name.clone(), o.lr()))
+            .flat_map(LightningOptimizer::learning_rates)
             .collect();
     }
 

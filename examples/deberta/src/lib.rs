@@ -2,13 +2,22 @@
 //! burn, with Hugging Face checkpoints loaded and exported under their own tensor names.
 
 pub mod attention;
+pub mod batch;
+pub mod classifier;
+pub mod cli;
 pub mod config;
+pub mod datamodule;
 pub mod embeddings;
 pub mod encoder;
+pub mod folds;
+pub mod init;
+pub mod labelled;
 pub mod metrics;
+pub mod module;
 pub mod packaged;
 pub mod pooling;
 pub mod relative_position;
+pub mod settings;
 pub mod spm;
 pub mod tokenizer;
 pub mod weights;

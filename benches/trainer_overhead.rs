@@ -42,15 +42,17 @@ impl Callback for LoopTimer {
 
 /// (seconds in the training loop, seconds for the whole `fit`, optimizer steps).
 fn trainer_run() -> (f64, f64, usize) {
-    let mut config = TrainerConfig::default();
-    config.accelerator = Accelerator::Cpu;
-    config.max_epochs = Some(EPOCHS as i64);
-    config.limit_val_batches = Limit::Batches(0);
-    config.num_sanity_val_steps = 0;
-    config.enable_progress_bar = false;
-    config.enable_model_summary = false;
-    config.enable_checkpointing = false;
-    config.logger = false;
+    let config = TrainerConfig {
+        accelerator: Accelerator::Cpu,
+        max_epochs: Some(EPOCHS as i64),
+        limit_val_batches: Limit::Batches(0),
+        num_sanity_val_steps: 0,
+        enable_progress_bar: false,
+        enable_model_summary: false,
+        enable_checkpointing: false,
+        logger: false,
+        ..Default::default()
+    };
     let timer = Arc::new(Mutex::new((None, 0.0)));
     let mut trainer = Trainer::new(config)
         .seed(1)

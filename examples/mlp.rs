@@ -142,9 +142,11 @@ impl LightningDataModule for TwoMoons {
 
 #[allow(dead_code)]
 fn main() -> Result<()> {
-    let mut config = TrainerConfig::default();
-    config.max_epochs = Some(20);
-    config.accelerator = burn_lightning::trainer::Accelerator::Cpu;
+    let config = TrainerConfig {
+        max_epochs: Some(20),
+        accelerator: burn_lightning::trainer::Accelerator::Cpu,
+        ..Default::default()
+    };
     let mut trainer = Trainer::new(config).seed(7);
     trainer.fit(Mlp::new(32), &mut TwoMoons::new(2000, 64, 7), None)?;
     println!(

@@ -13,9 +13,11 @@ pub mod config;
 mod context;
 pub mod data;
 mod datamodule;
+pub mod host_kernels;
 pub mod loggers;
 mod metrics;
 mod module;
+pub mod nn;
 pub mod optim;
 pub mod trainer;
 

@@ -51,8 +51,10 @@ fn adamw_decays_weights_but_not_biases_or_norms() {
     let device = Device::flex().autodiff();
     let model = net(&device);
     let before = values(&model);
-    let mut config = OptimizerConfig::default();
-    config.name = OptimizerName::Adamw;
+    let mut config = OptimizerConfig {
+        name: OptimizerName::Adamw,
+        ..Default::default()
+    };
     config.params.lr = 0.1;
     config.params.weight_decay = 0.5;
     let no_decay = parameters_where(&model, is_no_decay);
@@ -87,8 +89,10 @@ fn groups_train_at_their_own_rates_and_are_reported() {
         lr: 0.01,
     };
     let groups = [body, head];
-    let mut sgd = OptimizerConfig::default();
-    sgd.name = OptimizerName::Sgd;
+    let sgd = OptimizerConfig {
+        name: OptimizerName::Sgd,
+        ..Default::default()
+    };
     let scheduler = SchedulerConfig {
         name: SchedulerName::Constant,
         params: Default::default(),
@@ -130,7 +134,9 @@ fn warmup_schedule_drives_every_group_in_proportion() {
         params: Default::default(),
     };
     config.params.num_warmup_steps = 2;
-    let mut state = config.init_groups(1e-4, &[head.clone()], Some(4)).unwrap();
+    let mut state = config
+        .init_groups(1e-4, std::slice::from_ref(&head), Some(4))
+        .unwrap();
     let mut seen = Vec::new();
     for _ in 0..5 {
         let lr = state.current();

@@ -13,12 +13,13 @@ use burn_lightning::trainer::Accelerator;
 
 /// Quiet CPU trainer options rooted at `dir`.
 pub fn quiet_config(dir: &Path) -> TrainerConfig {
-    let mut c = TrainerConfig::default();
-    c.accelerator = Accelerator::Cpu;
-    c.default_root_dir = dir.to_path_buf();
-    c.enable_progress_bar = false;
-    c.enable_model_summary = false;
-    c
+    TrainerConfig {
+        accelerator: Accelerator::Cpu,
+        default_root_dir: dir.to_path_buf(),
+        enable_progress_bar: false,
+        enable_model_summary: false,
+        ..Default::default()
+    }
 }
 
 /// A fresh temporary directory for one test.

@@ -3,21 +3,25 @@
 //! sqrt(head size · (1 + number of position terms)) (He et al. 2021, eq. 4; transformers'
 //! `DisentangledSelfAttention`).
 
+use std::sync::Arc;
+
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::activation::softmax;
+use burn_lightning::nn::dropout;
 
 use crate::config::{DebertaV2Config, PosAttType};
+use crate::relative_gather::{RelativeIndex, gather_relative};
 
-/// For each (query, key) pair, the relative embedding row its position terms read, expanded to
-/// batch × heads × length × length (built once per forward pass, shared by every layer).
+/// For each (query, key) pair, the relative embedding row its position terms read (built once
+/// per forward pass, shared by every layer, sequence and head).
 #[derive(Debug, Clone)]
 pub struct RelativeRows {
     /// Rows for the content-to-position term.
-    pub c2p: Tensor<4, Int>,
-    /// Rows for the position-to-content term.
-    pub p2c: Tensor<4, Int>,
+    pub c2p: Arc<RelativeIndex>,
+    /// Rows for the position-to-content term, transposed as transformers does.
+    pub p2c: Arc<RelativeIndex>,
 }
 
 /// What every layer's attention reads besides the hidden states, built once per forward pass.
@@ -115,10 +119,12 @@ impl DisentangledSelfAttention {
         let query = split_heads(self.query_proj.forward(hidden.clone()), self.heads);
         let key = split_heads(self.key_proj.forward(hidden.clone()), self.heads);
         let value = split_heads(self.value_proj.forward(hidden), self.heads);
+        // Every score term is divided by the same scale; dividing the query (and, for p2c, the
+        // small position-query table) once costs length · head size per head instead of
+        // length² per term.
         let scale = self.scale();
-        let mut scores = query
-            .clone()
-            .matmul(key.clone().swap_dims(2, 3).div_scalar(scale));
+        let query = query.div_scalar(scale);
+        let mut scores = query.clone().matmul(key.clone().swap_dims(2, 3));
         if self.relative_attention {
             let (table, rows) = cx
                 .relative
@@ -129,13 +135,14 @@ impl DisentangledSelfAttention {
         let mask = cx.mask.clone().expand([batch, self.heads, len, len]);
         let fill = masked_score(scores.dtype());
         let probs = softmax(scores.mask_fill(mask.bool_not(), fill), 3);
-        let context = self.dropout.forward(probs).matmul(value);
+        let context = dropout(&self.dropout, probs).matmul(value);
         context
             .swap_dims(1, 2)
             .reshape([batch, len, self.heads * self.head_size])
     }
 
-    /// The c2p and p2c scores (`disentangled_attention_bias`).
+    /// The c2p and p2c scores (`disentangled_attention_bias`), for a `query` already divided by
+    /// `scale`.
     fn position_scores(
         &self,
         query: Tensor<4>,
@@ -144,7 +151,7 @@ impl DisentangledSelfAttention {
         rows: &RelativeRows,
         scale: f32,
     ) -> Tensor<4> {
-        let table = self.pos_dropout.forward(table.clone());
+        let table = dropout(&self.pos_dropout, table.clone());
         let project = |own: &Option<Linear>, shared: &Linear| {
             let layer = own.as_ref().unwrap_or(shared);
             split_heads(layer.forward(table.clone()), self.heads)
@@ -159,15 +166,12 @@ impl DisentangledSelfAttention {
         if self.c2p {
             let pos_key = project(&self.pos_key_proj, &self.key_proj);
             let c2p = query.matmul(pos_key.swap_dims(2, 3));
-            add(c2p.gather(3, rows.c2p.clone()).div_scalar(scale));
+            add(gather_relative(c2p, &rows.c2p));
         }
         if self.p2c {
-            let pos_query = project(&self.pos_query_proj, &self.query_proj);
+            let pos_query = project(&self.pos_query_proj, &self.query_proj).div_scalar(scale);
             let p2c = key.matmul(pos_query.swap_dims(2, 3));
-            add(p2c
-                .gather(3, rows.p2c.clone())
-                .swap_dims(2, 3)
-                .div_scalar(scale));
+            add(gather_relative(p2c, &rows.p2c));
         }
         score.expect("relative attention with neither c2p nor p2c")
     }
@@ -198,7 +202,7 @@ impl DebertaV2SelfOutput {
 
     /// `LayerNorm(dropout(dense(hidden)) + residual)`.
     pub fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        let hidden = self.dropout.forward(self.dense.forward(hidden));
+        let hidden = dropout(&self.dropout, self.dense.forward(hidden));
         self.layer_norm.forward(hidden + residual)
     }
 }

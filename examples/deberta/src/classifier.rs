@@ -4,6 +4,7 @@
 use anyhow::Result;
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
+use burn_lightning::nn::dropout;
 use serde_json::json;
 
 use crate::config::DebertaV2Config;
@@ -60,7 +61,7 @@ impl DebertaClassifier {
         let pooled = self
             .pool
             .forward(&out.hidden_states, batch.attention_mask.clone().float());
-        self.fc.forward(self.dropout.forward(pooled))
+        self.fc.forward(dropout(&self.dropout, pooled))
     }
 }
 

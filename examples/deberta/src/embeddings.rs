@@ -6,6 +6,7 @@ use burn::nn::{
     LinearConfig,
 };
 use burn::prelude::*;
+use burn_lightning::nn::dropout;
 
 use crate::config::DebertaV2Config;
 
@@ -74,6 +75,6 @@ impl DebertaV2Embeddings {
             embeddings = proj.forward(embeddings);
         }
         let embeddings = self.layer_norm.forward(embeddings) * mask.unsqueeze_dim(2);
-        self.dropout.forward(embeddings)
+        dropout(&self.dropout, embeddings)
     }
 }

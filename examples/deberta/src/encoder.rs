@@ -1,6 +1,8 @@
 //! `DebertaV2Encoder` (post-LayerNorm transformer layers sharing one relative-position table)
 //! and `DebertaV2Model` (embeddings + encoder), as in transformers' `modeling_deberta_v2.py`.
 
+use std::sync::Arc;
+
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, gelu_approximate, relu, tanh};
@@ -8,6 +10,7 @@ use burn::tensor::activation::{gelu, gelu_approximate, relu, tanh};
 use crate::attention::{AttentionContext, DebertaV2Attention, DebertaV2SelfOutput, RelativeRows};
 use crate::config::{DebertaV2Config, HiddenAct};
 use crate::embeddings::DebertaV2Embeddings;
+use crate::relative_gather::RelativeIndex;
 use crate::relative_position::{embedding_rows, relative_positions};
 
 /// `DebertaV2Intermediate`: the feed-forward expansion and its activation.
@@ -112,18 +115,14 @@ impl DebertaV2Encoder {
         })
     }
 
-    /// Which table rows each (query, key) pair reads, for `batch` sequences of `len`.
-    fn relative_rows(&self, batch: usize, len: usize, device: &Device) -> RelativeRows {
+    /// Which table rows each (query, key) pair reads, for sequences of `len`.
+    fn relative_rows(&self, len: usize) -> RelativeRows {
         let relative = relative_positions(len, self.position_buckets, self.relative_span as i64);
-        let rows = |p2c: bool| {
-            let ids = embedding_rows(&relative, self.embedding_span, p2c);
-            Tensor::<1, Int>::from_ints(ids.as_slice(), device)
-                .reshape([1, 1, len, len])
-                .expand([batch, self.heads, len, len])
-        };
+        let width = 2 * self.embedding_span;
+        let rows = |p2c: bool| embedding_rows(&relative, self.embedding_span, p2c);
         RelativeRows {
-            c2p: rows(false),
-            p2c: rows(true),
+            c2p: Arc::new(RelativeIndex::content_to_position(len, width, &rows(false))),
+            p2c: Arc::new(RelativeIndex::position_to_content(len, width, &rows(true))),
         }
     }
 
@@ -131,7 +130,6 @@ impl DebertaV2Encoder {
     /// and every layer's output.
     pub fn forward(&self, hidden: Tensor<3>, mask: Tensor<2>) -> Vec<Tensor<3>> {
         let [batch, len, _] = hidden.dims();
-        let device = hidden.device();
         // get_attention_mask: a pair may attend when both are tokens.
         let tokens = mask.greater_elem(0.5);
         let pair = tokens
@@ -144,7 +142,7 @@ impl DebertaV2Encoder {
             mask: pair,
             relative: self
                 .relative_table()
-                .map(|table| (table, self.relative_rows(batch, len, &device))),
+                .map(|table| (table, self.relative_rows(len))),
         };
         let mut states = vec![hidden];
         for layer in &self.layer {

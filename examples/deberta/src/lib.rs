@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod module;
 pub mod packaged;
 pub mod pooling;
+pub mod relative_gather;
 pub mod relative_position;
 pub mod settings;
 pub mod spm;

@@ -148,7 +148,8 @@ pub struct DataParams {
     pub filter_column: Option<String>,
     /// The value kept by the filter.
     pub filter_value: Option<String>,
-    /// Use at most this many rows (a stratified sample, seeded); null: all.
+    /// Use at most this many rows; null: all. The sample is one seeded stratified fold of
+    /// ⌈rows / max_rows⌉, so it can fall short (25,000 rows, 4,000 asked: 3,572).
     pub max_rows: Option<usize>,
     /// A tokenizer directory, `tokenizer.json` or `spm.model`; null: the pretrained
     /// checkpoint's, else Microsoft's DeBERTa-v3 tokenizer fetched into `data_dir`.

@@ -10,6 +10,7 @@ use burn::nn::activation::{Activation, ActivationConfig, LeakyReluConfig, RRelu,
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::{Distribution, activation::softmax};
+use burn_lightning::nn::dropout;
 
 use crate::batch::BowBatch;
 use crate::config::{ModelParams, ThetaActivationName};
@@ -159,7 +160,7 @@ impl Etm {
         let h = sparse_linear(&self.q_theta.layer0, input);
         let h = self.q_theta.act.forward(h);
         let h = self.q_theta.act.forward(self.q_theta.layer2.forward(h));
-        let h = self.t_drop.forward(h);
+        let h = dropout(&self.t_drop, h);
         (
             self.mu_q_theta.forward(h.clone()),
             self.logsigma_q_theta.forward(h),

@@ -21,11 +21,10 @@ use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::Checkpoi
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::prelude::*;
-use burn::tensor::{DType, FloatDType, IndexingUpdateOp, TensorData};
+use burn::tensor::{FloatDType, IndexingUpdateOp, TensorData};
 use rayon::prelude::*;
 
 /// Where the entries of a rows × columns sparse matrix are: compressed rows, plus the same
@@ -267,28 +266,7 @@ mod gathered {
 mod host {
     use super::*;
 
-    /// `t` as contiguous f32 storage, without a copy when it already is.
-    fn contiguous_f32(t: FlexTensor) -> FlexTensor {
-        let t = if t.dtype() == DType::F32 {
-            t
-        } else {
-            Flex::float_cast(t, FloatDType::F32)
-        };
-        if t.as_slice::<f32>().is_some() {
-            t
-        } else {
-            t.to_contiguous()
-        }
-    }
-
-    fn output(values: Vec<f32>, shape: Vec<usize>, dtype: DType) -> FlexTensor {
-        let out = FlexTensor::from_data(TensorData::new(values, shape));
-        if dtype == DType::F32 {
-            out
-        } else {
-            Flex::float_cast(out, FloatDType::from(dtype))
-        }
-    }
+    use burn_lightning::host_kernels::{contiguous_f32, from_f32 as output};
 
     /// `out += v · x`.
     #[inline(always)]
@@ -583,6 +561,7 @@ impl<B: SparseOps, C: CheckpointStrategy> SparseOps for Autodiff<B, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::DType;
     use burn::tensor::{Distribution, Int};
 
     /// A 4 × 5 pattern with an empty row and an empty column (column 3).

@@ -80,8 +80,6 @@ pub struct DebertaV2Encoder {
     relative_span: usize,
     #[module(skip)]
     embedding_span: usize,
-    #[module(skip)]
-    heads: usize,
 }
 
 impl DebertaV2Encoder {
@@ -102,7 +100,6 @@ impl DebertaV2Encoder {
             position_buckets: config.position_buckets,
             relative_span: config.relative_span(),
             embedding_span: span,
-            heads: config.num_attention_heads,
         }
     }
 

@@ -79,16 +79,6 @@ impl RelativeIndex {
             offsets,
         }
     }
-
-    /// The sequence length both score dimensions have.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the index is for zero-length sequences.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 /// Reads each (query, key) pair's position score: `source` is `[.., len, width]`, the result
@@ -328,11 +318,7 @@ mod tests {
     }
 
     fn on_flex(t: Tensor<4>) -> FlexTensor {
-        #[allow(unreachable_patterns)]
-        match t.into_dispatch().kind {
-            burn::backend::DispatchTensorKind::Flex(x) => x.float(),
-            _ => unreachable!("a flex tensor"),
-        }
+        burn_lightning::host_kernels::flex_float(t).expect("a flex tensor")
     }
 
     #[test]

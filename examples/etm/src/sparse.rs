@@ -726,11 +726,7 @@ mod tests {
     }
 
     fn on_flex<const D: usize>(t: Tensor<D>) -> FlexTensor {
-        #[allow(unreachable_patterns)]
-        match t.into_dispatch().kind {
-            burn::backend::DispatchTensorKind::Flex(x) => x.float(),
-            _ => unreachable!("a flex tensor"),
-        }
+        burn_lightning::host_kernels::flex_float(t).expect("a flex tensor")
     }
 
     fn from_flex<const D: usize>(t: FlexTensor) -> Tensor<D> {

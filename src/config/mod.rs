@@ -7,7 +7,7 @@ mod overrides;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,6 +18,12 @@ pub use overrides::apply_override;
 
 use crate::optim::{OptimizerConfig, SchedulerConfig};
 use crate::trainer::{Trainer, TrainerConfig};
+
+/// Settings that check their own ranges: a config's `model.params` and `dataset.params`.
+pub trait Validate {
+    /// An error saying which setting is out of range and what was expected.
+    fn validate(&self) -> Result<()>;
+}
 
 /// `name` + `params`, the seed's way of choosing a dataset or a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +135,57 @@ impl<M: DeserializeOwned + Serialize, D: DeserializeOwned + Serialize> Experimen
             .trainer
             .validate()
             .with_context(|| format!("{}: invalid trainer settings", path.display()))?;
+        Ok(config)
+    }
+
+    /// [`load`](Self::load), then checks that `model.name` is one of `models` and
+    /// `dataset.name` one of `datasets` (`hint` follows the list of known datasets), and
+    /// validates both `params`; every error names the file.
+    pub fn load_checked(
+        path: &Path,
+        overrides: &[(String, String)],
+        models: &[&str],
+        datasets: &[&str],
+        hint: &str,
+    ) -> Result<Self>
+    where
+        M: Validate,
+        D: Validate,
+    {
+        let config = Self::load(path, overrides)?;
+        let known = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !models.contains(&config.model.name.as_str()) {
+            bail!(
+                "{}: model.name `{}` is not registered; known models: {}",
+                path.display(),
+                config.model.name,
+                known(models)
+            );
+        }
+        if !datasets.contains(&config.dataset.name.as_str()) {
+            bail!(
+                "{}: dataset.name `{}` is not registered; known datasets: {}{hint}",
+                path.display(),
+                config.dataset.name,
+                known(datasets)
+            );
+        }
+        config
+            .model
+            .params
+            .validate()
+            .with_context(|| format!("{}: invalid model settings", path.display()))?;
+        config
+            .dataset
+            .params
+            .validate()
+            .with_context(|| format!("{}: invalid dataset settings", path.display()))?;
         Ok(config)
     }
 

@@ -24,16 +24,7 @@ pub fn quiet_config(dir: &Path) -> TrainerConfig {
 
 /// A fresh temporary directory for one test.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "bl-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    test_support::temp_dir("bl", name)
 }
 
 struct Values(Vec<f32>);

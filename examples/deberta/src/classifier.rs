@@ -4,12 +4,11 @@
 use anyhow::Result;
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
-use burn_lightning::nn::dropout;
+use burn_lightning::nn::{dropout, init_like_hf};
 use serde_json::json;
 
 use crate::config::DebertaV2Config;
 use crate::encoder::DebertaV2Model;
-use crate::init::init_like_hf;
 use crate::pooling::Pooling;
 use crate::settings::ModelParams;
 use crate::tokenizer::EncodedBatch;

@@ -77,32 +77,13 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Reads and checks the config, naming the file on every error.
 pub fn load_config(path: &Path, overrides: &[(String, String)]) -> Result<ClassifierConfig> {
-    let config = ClassifierConfig::load(path, overrides)?;
-    if config.model.name != "deberta" {
-        bail!(
-            "{}: model.name `{}` is not registered; the known model is `deberta`",
-            path.display(),
-            config.model.name
-        );
-    }
-    if config.dataset.name != "csv" {
-        bail!(
-            "{}: dataset.name `{}` is not registered; the known dataset is `csv` (any CSV of labelled texts; the default file is the movie reviews)",
-            path.display(),
-            config.dataset.name
-        );
-    }
-    config
-        .model
-        .params
-        .validate()
-        .with_context(|| format!("{}: invalid model settings", path.display()))?;
-    config
-        .dataset
-        .params
-        .validate()
-        .with_context(|| format!("{}: invalid dataset settings", path.display()))?;
-    Ok(config)
+    ClassifierConfig::load_checked(
+        path,
+        overrides,
+        &["deberta"],
+        &["csv"],
+        " (any CSV of labelled texts; the default file is the movie reviews)",
+    )
 }
 
 /// The encoder's config and weights: the pretrained checkpoint's, or fresh ones on the v3

@@ -6,6 +6,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use burn_lightning::nn::HiddenAct;
+
 /// `config.json` of a DeBERTa-v2/v3 checkpoint (`model_type: deberta-v2`), with transformers'
 /// defaults for absent keys. Keys this crate does not use are kept, so an exported config
 /// round-trips.
@@ -86,21 +88,6 @@ pub enum PosAttType {
     C2p,
     /// Position (query) to content (key).
     P2c,
-}
-
-/// Feed-forward activation, by transformers' `ACT2FN` name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HiddenAct {
-    /// Exact (erf) GELU.
-    #[default]
-    Gelu,
-    /// Tanh-approximated GELU.
-    GeluNew,
-    /// ReLU.
-    Relu,
-    /// Tanh.
-    Tanh,
 }
 
 fn dropout() -> f64 {

@@ -6,6 +6,7 @@ use burn::nn::{
     LinearConfig,
 };
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn_lightning::nn::dropout;
 
 use crate::config::DebertaV2Config;
@@ -74,7 +75,10 @@ impl DebertaV2Embeddings {
         if let Some(proj) = &self.embed_proj {
             embeddings = proj.forward(embeddings);
         }
-        let embeddings = self.layer_norm.forward(embeddings) * mask.unsqueeze_dim(2);
+        let embeddings = self.layer_norm.forward(embeddings);
+        // Under mixed precision the mask arrives as float32 and the embeddings are half.
+        let mask = mask.cast(FloatDType::from(embeddings.dtype()));
+        let embeddings = embeddings * mask.unsqueeze_dim(2);
         dropout(&self.dropout, embeddings)
     }
 }

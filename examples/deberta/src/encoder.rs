@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, gelu_approximate, relu, tanh};
 
 use crate::attention::{AttentionContext, DebertaV2Attention, DebertaV2SelfOutput, RelativeRows};
 use crate::config::{DebertaV2Config, HiddenAct};
@@ -24,13 +23,7 @@ pub struct DebertaV2Intermediate {
 
 impl DebertaV2Intermediate {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = self.dense.forward(x);
-        match self.act {
-            HiddenAct::Gelu => gelu(x),
-            HiddenAct::GeluNew => gelu_approximate(x),
-            HiddenAct::Relu => relu(x),
-            HiddenAct::Tanh => tanh(x),
-        }
+        self.act.forward(self.dense.forward(x))
     }
 }
 

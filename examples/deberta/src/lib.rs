@@ -10,7 +10,6 @@ pub mod datamodule;
 pub mod embeddings;
 pub mod encoder;
 pub mod folds;
-pub mod init;
 pub mod labelled;
 pub mod metrics;
 pub mod module;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use burn::module::ParamId;
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::activation::{log_sigmoid, log_softmax, sigmoid, softmax};
 use burn_lightning::callbacks::{Callback, LearningRateMonitor, ModelCheckpoint};
 use burn_lightning::optim::{
@@ -163,6 +164,8 @@ impl ClassifierModule {
 
     /// Per-example losses (batch), from logits (batch × classes).
     fn losses(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+        // In float32 whatever the step computed in, as autocast does for losses.
+        let logits = logits.cast(FloatDType::F32);
         if self.recipe.num_classes == 1 {
             // BCE with logits, in its stable form: −y·log σ(x) − (1 − y)·log σ(−x).
             let y = labels.float().unsqueeze_dim::<2>(1);

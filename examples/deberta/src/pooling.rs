@@ -4,6 +4,7 @@
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +69,8 @@ impl Pooling {
             .expect("at least one hidden state")
             .clone();
         let [batch, _, hidden] = last.dims();
+        // Under mixed precision the mask arrives as float32 and the hidden states are half.
+        let mask = mask.cast(FloatDType::from(last.dtype()));
         let mask3 = mask.clone().unsqueeze_dim::<3>(2);
         match self.name {
             PoolingName::Mean => {

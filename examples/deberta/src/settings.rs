@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
+use burn_lightning::config::Validate;
 use serde::{Deserialize, Serialize};
 
 use crate::pooling::PoolingName;
@@ -88,9 +89,9 @@ impl Default for ModelParams {
     }
 }
 
-impl ModelParams {
+impl Validate for ModelParams {
     /// Range checks, naming the key.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         if self.num_classes == 0 {
             bail!("model.params.num_classes must be at least 1 (1 = binary with one logit)");
         }
@@ -190,8 +191,15 @@ impl Default for DataParams {
 }
 
 impl DataParams {
+    /// The validation batch size.
+    pub fn eval_batch_size(&self) -> usize {
+        self.eval_batch_size.unwrap_or(2 * self.batch_size)
+    }
+}
+
+impl Validate for DataParams {
     /// Range checks, naming the key.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         if self.n_fold < 2 {
             bail!(
                 "dataset.params.n_fold must be at least 2, got {}",
@@ -218,10 +226,5 @@ impl DataParams {
             bail!("dataset.params.filter_column and filter_value go together");
         }
         Ok(())
-    }
-
-    /// The validation batch size.
-    pub fn eval_batch_size(&self) -> usize {
-        self.eval_batch_size.unwrap_or(2 * self.batch_size)
     }
 }

@@ -1,17 +1,13 @@
 //! Hugging Face checkpoint directories in and out: `config.json` plus `model.safetensors` (or
 //! `pytorch_model.bin` on load), with transformers' tensor names. Only the names differ from
 //! burn's by Rust spelling (`LayerNorm` → `layer_norm`, `attention.self` →
-//! `attention.self_attention`), Linear weights are transposed, LayerNorm weight/bias are burn's
-//! gamma/beta; burn-store's PyTorch adapters do the last two.
+//! `attention.self_attention`); `burn_lightning::hf_checkpoint` does the layout.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use burn::prelude::*;
-use burn::store::{
-    ApplyResult, BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore,
-    PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
-};
+use burn_lightning::hf_checkpoint::{load_hf_weights, save_hf_safetensors};
 
 use crate::config::DebertaV2Config;
 use crate::encoder::DebertaV2Model;
@@ -53,57 +49,13 @@ pub fn load_pretrained(
 
 /// Loads a checkpoint directory's weights into `model` (built from the same config).
 pub fn load_weights(model: &mut DebertaV2Model, dir: &Path) -> Result<LoadReport> {
-    let safetensors = dir.join("model.safetensors");
-    let pickle = dir.join("pytorch_model.bin");
-    let renames = KeyRemapper::from_patterns(HF_TO_BURN.to_vec()).expect("valid patterns");
-    let (file, result) = if safetensors.exists() {
-        let store = SafetensorsStore::from_file(&safetensors)
-            .with_from_adapter(PyTorchToBurnAdapter)
-            .remap(renames)
-            .allow_partial(true);
-        (safetensors.clone(), apply(model, store, &safetensors)?)
-    } else if pickle.exists() {
-        // PytorchStore always applies the PyTorch → burn adapter.
-        let store = PytorchStore::from_file(&pickle)
-            .remap(renames)
-            .allow_partial(true);
-        (pickle.clone(), apply(model, store, &pickle)?)
-    } else {
-        bail!(
-            "{}: no model.safetensors or pytorch_model.bin (a Hugging Face checkpoint directory \
-             has config.json and one of them)",
-            dir.display()
-        );
-    };
-    if !result.errors.is_empty() {
-        let errors: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
-        bail!("{}: {}", file.display(), errors.join("; "));
-    }
-    if !result.missing.is_empty() {
-        let missing: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
-        bail!(
-            "{}: the encoder's tensors {} are not in the file (is it a DeBERTa-v2/v3 checkpoint \
-             matching config.json?)",
-            file.display(),
-            missing.join(", ")
-        );
-    }
+    let weights = load_hf_weights(model, dir, &HF_TO_BURN)?;
+    weights.require(|_| true, str::to_string, "a DeBERTa-v2/v3 checkpoint")?;
     Ok(LoadReport {
-        file,
-        loaded: result.applied.len(),
-        unused: result.unused,
+        file: weights.file,
+        loaded: weights.loaded,
+        unused: weights.unused,
     })
-}
-
-fn apply<S: ModuleStore>(
-    model: &mut DebertaV2Model,
-    mut store: S,
-    file: &Path,
-) -> Result<ApplyResult> {
-    model
-        .load_from(&mut store)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("reading {}", file.display()))
 }
 
 /// Writes `model` as a checkpoint directory `transformers.AutoModel.from_pretrained` loads:
@@ -119,15 +71,5 @@ pub fn save_pretrained(model: &DebertaV2Model, config: &DebertaV2Config, dir: &P
         .other
         .insert("model_type".into(), serde_json::json!("deberta-v2"));
     config.to_file(&dir.join("config.json"))?;
-    let file = dir.join("model.safetensors");
-    let mut store = SafetensorsStore::from_file(&file)
-        .with_to_adapter(BurnToPyTorchAdapter)
-        .skip_enum_variants(true)
-        .metadata("format", "pt")
-        .overwrite(true);
-    store = store.remap(KeyRemapper::from_patterns(BURN_TO_HF.to_vec()).expect("valid patterns"));
-    model
-        .save_into(&mut store)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("writing {}", file.display()))
+    save_hf_safetensors(model, &dir.join("model.safetensors"), &BURN_TO_HF)
 }

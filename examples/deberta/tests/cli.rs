@@ -3,27 +3,16 @@
 //! errors.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
 use std::sync::OnceLock;
+use test_support::output_text as text;
 
 use burn::prelude::*;
 use deberta::packaged::DEBERTA_V3_TOKENIZER;
 
 fn deberta(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deberta"))
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .expect("run deberta")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    test_support::run(env!("CARGO_BIN_EXE_deberta"), cwd, args)
 }
 
 fn tokenizer_json() -> &'static PathBuf {
@@ -38,16 +27,7 @@ fn tokenizer_json() -> &'static PathBuf {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "deberta-cli-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    test_support::temp_dir("deberta-cli", name)
 }
 
 /// 128 short reviews: the label is carried by one of a few sentiment words among shared filler.
@@ -72,6 +52,20 @@ fn write_reviews(path: &Path) {
         csv.push_str(&format!("\"{filler} {word}, really\",{label},test\n"));
     }
     std::fs::write(path, csv).unwrap();
+}
+
+/// The AUC of a successful `fit`'s closing "out-of-fold AUC 0.9876, accuracy …" line.
+fn out_of_fold_auc(out: &Output) -> f64 {
+    assert!(out.status.success(), "{}", text(out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("out-of-fold AUC"))
+        .unwrap_or_else(|| panic!("no out-of-fold line: {}", text(out)));
+    line.split_whitespace()
+        .nth(2)
+        .and_then(|v| v.trim_end_matches(',').parse().ok())
+        .unwrap_or_else(|| panic!("unreadable AUC in {line:?}"))
 }
 
 /// A config for a tiny model over `csv`.
@@ -134,22 +128,11 @@ fn two_folds_train_score_out_of_fold_and_predict_and_export() {
     let cfg = config.to_str().unwrap();
 
     let out = deberta(&dir, &["fit", "-f", cfg]);
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let auc_line = stdout
-        .lines()
-        .find(|l| l.starts_with("out-of-fold AUC"))
-        .unwrap_or_else(|| panic!("{}", text(&out)));
-    let auc: f64 = auc_line
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .trim_end_matches(',')
-        .parse()
-        .unwrap();
+    let auc = out_of_fold_auc(&out);
     assert!(
         auc > 0.9,
-        "the sentiment words separate the classes: {auc_line}"
+        "the sentiment words separate the classes: {}",
+        text(&out)
     );
 
     // Every row is scored once, by the model that did not train on it.
@@ -165,18 +148,7 @@ fn two_folds_train_score_out_of_fold_and_predict_and_export() {
     // The LR monitor shows the encoder and the head at their own rates, warmed up then decayed.
     let metrics =
         std::fs::read_to_string(dir.join("fold_0/lightning_logs/version_0/metrics.csv")).unwrap();
-    let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
-    let column = |name: &str| -> Vec<f64> {
-        let i = header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("no {name} in {header:?}"));
-        metrics
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split(',').nth(i).and_then(|v| v.parse().ok()))
-            .collect()
-    };
+    let column = |name: &str| test_support::metrics_column(&metrics, name);
     let encoder = column("lr-optimizer/encoder");
     let head = column("lr-optimizer/head");
     assert_eq!(encoder[0], 0.0, "warm-up starts at 0");
@@ -233,6 +205,29 @@ fn two_folds_train_score_out_of_fold_and_predict_and_export() {
     assert_eq!(config.hidden_size, 32);
     assert!(report.unused.is_empty());
     assert!(hf.join("tokenizer.json").is_file());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Mixed precision computes the step in float16 under a loss scaler (bfloat16 takes the same
+/// path without one), with float32 masks meeting half-precision activations, and still learns.
+#[test]
+fn a_fold_trains_in_mixed_precision() {
+    let dir = temp_dir("mixed");
+    let csv = dir.join("reviews.csv");
+    write_reviews(&csv);
+    let config = write_config(&dir, &csv);
+    let out = deberta(
+        &dir,
+        &[
+            "fit",
+            "-f",
+            config.to_str().unwrap(),
+            "--trainer.precision=16-mixed",
+            "--dataset.params.trn_fold=[0]",
+        ],
+    );
+    let auc = out_of_fold_auc(&out);
+    assert!(auc > 0.9, "{}", text(&out));
     std::fs::remove_dir_all(dir).ok();
 }
 

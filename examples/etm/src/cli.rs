@@ -99,25 +99,13 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Reads and checks the config, naming the file on every error.
 pub fn load_config(path: &Path, overrides: &[(String, String)]) -> Result<EtmConfig> {
-    let config = EtmConfig::load(path, overrides)?;
-    if config.model.name != "etm" {
-        bail!(
-            "{}: model.name `{}` is not registered; the known model is `etm`",
-            path.display(),
-            config.model.name
-        );
-    }
-    config
-        .model
-        .params
-        .validate()
-        .with_context(|| format!("{}: invalid model settings", path.display()))?;
-    config
-        .dataset
-        .params
-        .validate()
-        .with_context(|| format!("{}: invalid dataset settings", path.display()))?;
-    Ok(config)
+    EtmConfig::load_checked(
+        path,
+        overrides,
+        &["etm"],
+        &["nyt", "ldac", "text", "news", "20ng"],
+        "",
+    )
 }
 
 /// The ETM module for `config` over the vocabulary of `data` (which must be set up).

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
+use burn_lightning::config::Validate;
 use serde::{Deserialize, Serialize};
 
 /// The whole experiment.
@@ -88,9 +89,9 @@ impl Default for ModelParams {
     }
 }
 
-impl ModelParams {
+impl Validate for ModelParams {
     /// Checks ranges and the consistency of the embedding settings.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         let positive = [
             ("num_topics", self.num_topics),
             ("t_hidden_size", self.t_hidden_size),
@@ -192,9 +193,9 @@ impl Default for DataParams {
     }
 }
 
-impl DataParams {
+impl Validate for DataParams {
     /// Checks ranges.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {
             bail!("dataset.params.batch_size must be at least 1, got 0");
         }

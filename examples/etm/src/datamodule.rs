@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use burn_lightning::config::Validate;
 use burn_lightning::data::DataLoader;
 use burn_lightning::{LightningDataModule, Stage};
 

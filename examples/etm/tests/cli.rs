@@ -2,36 +2,16 @@
 //! data_dir changed) on a small 20 Newsgroups-layout corpus, every subcommand, and clear errors.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use test_support::output_text as text;
 
 fn etm(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_etm"))
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .expect("run etm")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    test_support::run(env!("CARGO_BIN_EXE_etm"), cwd, args)
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "etm-cli-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    test_support::temp_dir("etm-cli", name)
 }
 
 /// 120 short posts in the 20news-bydate layout over three themes, with e-mail headers.

@@ -31,6 +31,15 @@ impl ModuleMapper for HfInit {
 }
 
 /// `module` with HF's initialisation (`std` is the config's `initializer_range`, 0.02).
+///
+/// ```
+/// use burn::nn::LinearConfig;
+/// use burn::prelude::*;
+/// let device = Device::flex();
+/// let linear = burn_lightning::nn::init_like_hf(LinearConfig::new(4, 4).init(&device), 0.02);
+/// let bias = linear.bias.unwrap().val();
+/// assert_eq!(bias.abs().sum().into_scalar::<f32>(), 0.0);
+/// ```
 pub fn init_like_hf<M: Module>(module: M, std: f64) -> M {
     module.map(&mut HfInit {
         std,

@@ -1,0 +1,224 @@
+//! The model configuration, read from a Hugging Face `config.json` as it is.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+
+pub use burn_lightning::nn::HiddenAct;
+
+/// `config.json` of a BERT checkpoint (`model_type: bert`), with transformers' defaults for
+/// absent keys. Keys this crate does not use are kept, so an exported config round-trips.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    /// Vocabulary size (30,522 for bert-base-uncased).
+    #[serde(default = "vocab_size")]
+    pub vocab_size: usize,
+    /// Width of every hidden state.
+    #[serde(default = "hidden_size")]
+    pub hidden_size: usize,
+    /// Number of transformer layers.
+    #[serde(default = "twelve")]
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer.
+    #[serde(default = "twelve")]
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward layer.
+    #[serde(default = "intermediate_size")]
+    pub intermediate_size: usize,
+    /// Feed-forward (and MLM transform) activation.
+    #[serde(default)]
+    pub hidden_act: HiddenAct,
+    /// Dropout on embeddings and sublayer outputs.
+    #[serde(default = "dropout")]
+    pub hidden_dropout_prob: f64,
+    /// Dropout on attention probabilities.
+    #[serde(default = "dropout")]
+    pub attention_probs_dropout_prob: f64,
+    /// Longest sequence (rows of the absolute position table).
+    #[serde(default = "max_position_embeddings")]
+    pub max_position_embeddings: usize,
+    /// Segment (token type) ids; 2 for sentence A/B.
+    #[serde(default = "two")]
+    pub type_vocab_size: usize,
+    /// Standard deviation of the initial weights.
+    #[serde(default = "initializer_range")]
+    pub initializer_range: f64,
+    /// LayerNorm epsilon.
+    #[serde(default = "layer_norm_eps")]
+    pub layer_norm_eps: f64,
+    /// Padding token id.
+    #[serde(default)]
+    pub pad_token_id: usize,
+    /// Only `absolute` is supported (the BERT and MiniLM checkpoints use it).
+    #[serde(default = "absolute")]
+    pub position_embedding_type: String,
+    /// Every other key, kept for export.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+fn vocab_size() -> usize {
+    30522
+}
+fn hidden_size() -> usize {
+    768
+}
+fn twelve() -> usize {
+    12
+}
+fn intermediate_size() -> usize {
+    3072
+}
+fn dropout() -> f64 {
+    0.1
+}
+fn max_position_embeddings() -> usize {
+    512
+}
+fn two() -> usize {
+    2
+}
+fn initializer_range() -> f64 {
+    0.02
+}
+fn layer_norm_eps() -> f64 {
+    1e-12
+}
+fn absolute() -> String {
+    "absolute".into()
+}
+
+impl BertConfig {
+    /// A config of the given sizes with transformers' defaults otherwise.
+    pub fn new(
+        vocab_size: usize,
+        hidden_size: usize,
+        num_hidden_layers: usize,
+        num_attention_heads: usize,
+        intermediate_size: usize,
+    ) -> Self {
+        let mut config: Self = serde_json::from_value(serde_json::json!({})).expect("defaults");
+        config.vocab_size = vocab_size;
+        config.hidden_size = hidden_size;
+        config.num_hidden_layers = num_hidden_layers;
+        config.num_attention_heads = num_attention_heads;
+        config.intermediate_size = intermediate_size;
+        config
+    }
+
+    /// Parses `config.json` text; errors name the key. `source` names it in messages.
+    pub fn from_json(text: &str, source: &str) -> Result<Self> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let config: Self = serde_path_to_error::deserialize(de)
+            .map_err(|e| anyhow::anyhow!("{source}: key `{}`: {}", e.path(), e.inner()))?;
+        config.validate().with_context(|| source.to_string())?;
+        Ok(config)
+    }
+
+    /// Reads a `config.json` file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::from_json(&text, &path.display().to_string())
+    }
+
+    /// Writes `config.json` (atomically).
+    pub fn to_file(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)? + "\n";
+        burn_lightning::checkpoint::atomic_write(path, text.as_bytes())
+    }
+
+    /// Checks what the model needs of the sizes.
+    pub fn validate(&self) -> Result<()> {
+        ensure!(
+            self.num_attention_heads > 0
+                && self.hidden_size.is_multiple_of(self.num_attention_heads),
+            "hidden_size {} is not a multiple of num_attention_heads {}",
+            self.hidden_size,
+            self.num_attention_heads
+        );
+        if self.position_embedding_type != "absolute" {
+            bail!(
+                "position_embedding_type `{}` is not supported; expected `absolute`",
+                self.position_embedding_type
+            );
+        }
+        if self.other.get("is_decoder") == Some(&serde_json::Value::Bool(true)) {
+            bail!("is_decoder: a decoder BERT is not supported; expected an encoder");
+        }
+        Ok(())
+    }
+
+    /// Width of one attention head.
+    pub fn head_size(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sentence-transformers/all-MiniLM-L6-v2's config.json, verbatim.
+    const MINILM: &str = r#"{
+  "_name_or_path": "nreimers/MiniLM-L6-H384-uncased",
+  "architectures": ["BertModel"],
+  "attention_probs_dropout_prob": 0.1,
+  "gradient_checkpointing": false,
+  "hidden_act": "gelu",
+  "hidden_dropout_prob": 0.1,
+  "hidden_size": 384,
+  "initializer_range": 0.02,
+  "intermediate_size": 1536,
+  "layer_norm_eps": 1e-12,
+  "max_position_embeddings": 512,
+  "model_type": "bert",
+  "num_attention_heads": 12,
+  "num_hidden_layers": 6,
+  "pad_token_id": 0,
+  "position_embedding_type": "absolute",
+  "transformers_version": "4.8.2",
+  "type_vocab_size": 2,
+  "use_cache": true,
+  "vocab_size": 30522
+}"#;
+
+    #[test]
+    fn minilm_config_reads_and_round_trips() {
+        let config = BertConfig::from_json(MINILM, "config.json").unwrap();
+        assert_eq!(
+            (
+                config.hidden_size,
+                config.num_hidden_layers,
+                config.head_size()
+            ),
+            (384, 6, 32)
+        );
+        assert_eq!(
+            config.other["_name_or_path"],
+            "nreimers/MiniLM-L6-H384-uncased"
+        );
+        let again = serde_json::to_string(&config).unwrap();
+        assert_eq!(BertConfig::from_json(&again, "again").unwrap(), config);
+    }
+
+    #[test]
+    fn bad_configs_name_the_key_or_the_rule() {
+        let err = BertConfig::from_json(r#"{"hidden_size": "wide"}"#, "c.json").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("c.json: key `hidden_size`"),
+            "{err:#}"
+        );
+        let err = BertConfig::from_json(r#"{"hidden_act": "swish"}"#, "c.json").unwrap_err();
+        assert!(format!("{err:#}").contains("hidden_act"), "{err:#}");
+        let err =
+            BertConfig::from_json(r#"{"hidden_size": 30, "num_attention_heads": 4}"#, "c.json")
+                .unwrap_err();
+        assert!(format!("{err:#}").contains("not a multiple"), "{err:#}");
+        let err = BertConfig::from_json(r#"{"position_embedding_type": "relative_key"}"#, "c")
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("relative_key"), "{err:#}");
+    }
+}

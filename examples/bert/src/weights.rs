@@ -1,0 +1,97 @@
+//! Hugging Face checkpoint directories in and out: `config.json` plus `model.safetensors` (or
+//! `pytorch_model.bin` on load), with transformers' tensor names. A `BertForPreTraining` (or
+//! `BertForMaskedLM`) checkpoint fills encoder and heads; a bare `BertModel` (such as
+//! sentence-transformers' MiniLM) fills the encoder and the heads start fresh, as reported.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burn::prelude::*;
+use burn_lightning::hf_checkpoint::{load_hf_weights, save_hf_safetensors};
+
+use crate::config::BertConfig;
+use crate::heads::BertForPreTraining;
+
+/// HF names → this crate's paths. A bare `BertModel` file has no `bert.` prefix; Rust spells
+/// `LayerNorm` and `self` differently.
+const HF_TO_BURN: [(&str, &str); 3] = [
+    (r"^(embeddings|encoder|pooler)\.", "bert.$1."),
+    (r"LayerNorm", "layer_norm"),
+    (r"\.attention\.self\.", ".attention.self_attention."),
+];
+const BURN_TO_HF: [(&str, &str); 2] = [
+    (r"layer_norm", "LayerNorm"),
+    (r"\.attention\.self_attention\.", ".attention.self."),
+];
+
+/// What loading a checkpoint found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadReport {
+    /// Weight file read.
+    pub file: PathBuf,
+    /// Tensors loaded.
+    pub loaded: usize,
+    /// Tensors the file lacks, left at their fresh initialisation (HF-style paths such as
+    /// `cls.seq_relationship.weight`): the heads of a bare `BertModel`, a missing pooler.
+    pub initialised: Vec<String>,
+    /// Tensors in the file this model has no place for.
+    pub unused: Vec<String>,
+}
+
+/// Reads a checkpoint directory into a fresh `BertForPreTraining` of its config.
+pub fn load_pretrained(
+    dir: &Path,
+    device: &Device,
+) -> Result<(BertConfig, BertForPreTraining, LoadReport)> {
+    let config = BertConfig::from_file(&dir.join("config.json"))?;
+    let mut model = BertForPreTraining::new(&config, device);
+    let report = load_weights(&mut model, dir)?;
+    Ok((config, model, report))
+}
+
+/// Loads a checkpoint directory's weights into `model` (built from the same config). Every
+/// encoder tensor but the pooler's must be in the file.
+pub fn load_weights(model: &mut BertForPreTraining, dir: &Path) -> Result<LoadReport> {
+    let weights = load_hf_weights(model, dir, &HF_TO_BURN)?;
+    // Heads and the pooler may start fresh (continued pretraining from a bare encoder).
+    weights.require(
+        |p| p.starts_with("bert.") && !p.starts_with("bert.pooler."),
+        hf_name,
+        "a BERT checkpoint",
+    )?;
+    let mut initialised: Vec<String> = weights.missing.iter().map(|p| hf_name(p)).collect();
+    initialised.sort();
+    Ok(LoadReport {
+        file: weights.file,
+        loaded: weights.loaded,
+        initialised,
+        unused: weights.unused,
+    })
+}
+
+/// A burn path in HF's spelling (`layer_norm.gamma` → `LayerNorm.weight`).
+fn hf_name(path: &str) -> String {
+    path.replace("layer_norm.gamma", "LayerNorm.weight")
+        .replace("layer_norm.beta", "LayerNorm.bias")
+        .replace(".self_attention.", ".self.")
+}
+
+/// Writes `model` as a checkpoint directory `transformers.BertForPreTraining.from_pretrained`
+/// loads: `config.json` and `model.safetensors` (the tied decoder weight is not stored, as HF
+/// does not store it).
+pub fn save_pretrained(model: &BertForPreTraining, config: &BertConfig, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut config = config.clone();
+    config.other.insert(
+        "architectures".into(),
+        serde_json::json!(["BertForPreTraining"]),
+    );
+    config
+        .other
+        .insert("model_type".into(), serde_json::json!("bert"));
+    config
+        .other
+        .insert("tie_word_embeddings".into(), serde_json::json!(true));
+    config.to_file(&dir.join("config.json"))?;
+    save_hf_safetensors(model, &dir.join("model.safetensors"), &BURN_TO_HF)
+}

@@ -1,0 +1,79 @@
+//! Helpers the workspace's integration tests share: a fresh temporary directory per test, and
+//! running an example binary with its output kept for assertion messages, reading a logged
+//! metric back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A fresh, empty directory under the system's temporary folder, unique to this process and
+/// moment: `<prefix>-<name>-<pid>-<nanos>`.
+pub fn temp_dir(prefix: &str, name: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("{prefix}-{name}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("creating a temporary directory");
+    dir
+}
+
+/// Runs `binary` with `args` in `cwd` and returns what it printed and its status.
+pub fn run(binary: &str, cwd: &Path, args: &[&str]) -> Output {
+    Command::new(binary)
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {binary}: {e}"))
+}
+
+/// Status, stdout and stderr of `out`, for assertion messages.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The values of column `name` in a `metrics.csv` (rows where it is empty are skipped).
+pub fn metrics_column(metrics: &str, name: &str) -> Vec<f64> {
+    let header: Vec<&str> = metrics
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .collect();
+    let i = header
+        .iter()
+        .position(|h| *h == name)
+        .unwrap_or_else(|| panic!("no {name} in {header:?}"));
+    metrics
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(i).and_then(|v| v.parse().ok()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_are_fresh_and_output_is_shown() {
+        let a = temp_dir("ts", "x");
+        let b = temp_dir("ts", "x");
+        assert_ne!(a, b);
+        assert!(a.is_dir() && std::fs::read_dir(&a).unwrap().next().is_none());
+        let out = run("sh", &a, &["-c", "echo out; echo err >&2; exit 3"]);
+        assert_eq!(
+            output_text(&out),
+            "status Some(3)\nstdout:\nout\n\nstderr:\nerr\n"
+        );
+        let csv = "step,loss,acc\n1,0.5,\n2,0.25,0.75\n";
+        assert_eq!(metrics_column(csv, "loss"), [0.5, 0.25]);
+        assert_eq!(metrics_column(csv, "acc"), [0.75]);
+        std::fs::remove_dir_all(a).ok();
+        std::fs::remove_dir_all(b).ok();
+    }
+}

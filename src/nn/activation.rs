@@ -1,7 +1,7 @@
 //! Feed-forward activations named as Hugging Face `config.json` names them (`hidden_act`).
 
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, gelu_approximate, relu, tanh};
+use burn::tensor::activation::{gelu_approximate, relu, tanh};
 use serde::{Deserialize, Serialize};
 
 /// A transformer's feed-forward activation, by transformers' `ACT2FN` name.
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HiddenAct {
-    /// Exact (erf) GELU.
+    /// Exact (erf) GELU, computed by [`gelu`](super::gelu).
     #[default]
     Gelu,
     /// Tanh-approximated GELU.
@@ -29,7 +29,7 @@ impl HiddenAct {
     /// Applies the activation element-wise.
     pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
-            HiddenAct::Gelu => gelu(x),
+            HiddenAct::Gelu => super::gelu(x),
             HiddenAct::GeluNew => gelu_approximate(x),
             HiddenAct::Relu => relu(x),
             HiddenAct::Tanh => tanh(x),

@@ -124,6 +124,7 @@ impl<B: DropoutOps, C: CheckpointStrategy> DropoutOps for Autodiff<B, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host_kernels::f32_values as values;
     use burn::nn::DropoutConfig;
 
     #[test]
@@ -158,11 +159,6 @@ mod tests {
                 agree(offset)
             );
         }
-    }
-
-    #[allow(deprecated)]
-    fn values(t: Tensor<2>) -> Vec<f32> {
-        t.into_data().to_vec::<f32>().unwrap()
     }
 
     #[test]

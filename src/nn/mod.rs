@@ -2,9 +2,18 @@
 //! own modules, and the activations and initialisation of Hugging Face models.
 
 mod activation;
+mod cross_entropy;
 mod dropout;
+mod gelu;
 mod hf_init;
+mod layer_norm;
+mod softmax;
+mod unary_gradient;
 
 pub use activation::HiddenAct;
+pub use cross_entropy::{CrossEntropyOps, cross_entropy_per_row};
 pub use dropout::{DropoutOps, dropout};
+pub use gelu::{GeluOps, gelu};
 pub use hf_init::init_like_hf;
+pub use layer_norm::{LayerNormOps, layer_norm};
+pub use softmax::{SoftmaxOps, softmax};

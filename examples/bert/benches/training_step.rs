@@ -14,8 +14,8 @@ use bert::masking::{MaskingSettings, mask_pair};
 use bert::pairs::SentencePair;
 use bert::tokenizer::SpecialIds;
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 use burn_lightning::data::Batch;
+use burn_lightning::nn::cross_entropy_per_row;
 use burn_lightning::optim::{
     LightningOptimizer, OptimizerConfig, OptimizerName, is_no_decay, parameters_where,
 };
@@ -65,11 +65,9 @@ fn batch() -> PretrainingBatch {
     collate(&examples, SPECIAL.pad)
 }
 
+/// The mean loss, computed as the module computes it.
 fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
-    log_softmax(logits, 1)
-        .gather(1, labels.unsqueeze_dim::<2>(1))
-        .neg()
-        .mean()
+    cross_entropy_per_row(logits, labels).mean()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

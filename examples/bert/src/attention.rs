@@ -3,8 +3,7 @@
 
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
-use burn_lightning::nn::dropout;
+use burn_lightning::nn::{dropout, layer_norm, softmax};
 
 use crate::config::BertConfig;
 
@@ -70,6 +69,8 @@ pub struct BertSelfOutput {
     pub layer_norm: LayerNorm,
     /// Dropout before the residual.
     pub dropout: Dropout,
+    #[module(skip)]
+    layer_norm_eps: f64,
 }
 
 impl BertSelfOutput {
@@ -81,13 +82,14 @@ impl BertSelfOutput {
                 .with_epsilon(config.layer_norm_eps)
                 .init(device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
     /// LayerNorm(dropout(dense(x)) + residual).
     pub fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
         let x = dropout(&self.dropout, self.dense.forward(x));
-        self.layer_norm.forward(x + residual)
+        layer_norm(&self.layer_norm, x + residual, self.layer_norm_eps)
     }
 }
 

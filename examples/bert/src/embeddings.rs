@@ -2,7 +2,7 @@
 
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
-use burn_lightning::nn::dropout;
+use burn_lightning::nn::{dropout, layer_norm};
 
 use crate::config::BertConfig;
 
@@ -19,6 +19,8 @@ pub struct BertEmbeddings {
     pub layer_norm: LayerNorm,
     /// Dropout after the norm.
     pub dropout: Dropout,
+    #[module(skip)]
+    layer_norm_eps: f64,
 }
 
 impl BertEmbeddings {
@@ -34,6 +36,7 @@ impl BertEmbeddings {
                 .with_epsilon(config.layer_norm_eps)
                 .init(device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
@@ -46,6 +49,7 @@ impl BertEmbeddings {
         let embeddings = self.word_embeddings.forward(input_ids)
             + self.token_type_embeddings.forward(token_type_ids)
             + self.position_embeddings.forward(positions);
-        dropout(&self.dropout, self.layer_norm.forward(embeddings))
+        let normalized = layer_norm(&self.layer_norm, embeddings, self.layer_norm_eps);
+        dropout(&self.dropout, normalized)
     }
 }

@@ -4,6 +4,7 @@
 use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
+use burn_lightning::nn::layer_norm;
 
 use crate::config::{BertConfig, HiddenAct};
 use crate::encoder::BertModel;
@@ -17,6 +18,8 @@ pub struct BertPredictionHeadTransform {
     pub layer_norm: LayerNorm,
     #[module(skip)]
     act: HiddenAct,
+    #[module(skip)]
+    layer_norm_eps: f64,
 }
 
 /// `BertLMPredictionHead`: transform, then scores over the vocabulary with the word embeddings
@@ -33,7 +36,8 @@ impl BertLMPredictionHead {
     /// Vocabulary scores for `hidden` (rows × hidden) given the word embeddings (vocab × hidden).
     pub fn forward(&self, hidden: Tensor<2>, word_embeddings: Tensor<2>) -> Tensor<2> {
         let t = &self.transform;
-        let h = t.layer_norm.forward(t.act.forward(t.dense.forward(hidden)));
+        let h = t.act.forward(t.dense.forward(hidden));
+        let h = layer_norm(&t.layer_norm, h, t.layer_norm_eps);
         h.matmul(word_embeddings.transpose()) + self.bias.val().unsqueeze::<2>()
     }
 }
@@ -59,6 +63,7 @@ impl BertPreTrainingHeads {
                         .with_epsilon(config.layer_norm_eps)
                         .init(device),
                     act: config.hidden_act,
+                    layer_norm_eps: config.layer_norm_eps,
                 },
                 bias: Param::from_tensor(Tensor::zeros([config.vocab_size], device)),
             },

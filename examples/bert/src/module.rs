@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 use burn_lightning::callbacks::{Callback, LearningRateMonitor, ModelCheckpoint};
+use burn_lightning::nn::cross_entropy_per_row;
 use burn_lightning::optim::{
     Interval, LightningOptimizer, Mode, OptimizerConfig, Optimizers, SchedulerConfig,
     SchedulerName, is_no_decay, parameters_where,
@@ -86,8 +86,7 @@ fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> (Tensor<1>, Tenso
         .squeeze_dim::<1>(1)
         .equal(labels.clone())
         .int();
-    let picked = log_softmax(logits, 1).gather(1, labels.unsqueeze_dim::<2>(1));
-    (picked.neg().squeeze_dim::<1>(1), hits)
+    (cross_entropy_per_row(logits, labels), hits)
 }
 
 /// The pretraining module.

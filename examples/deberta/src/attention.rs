@@ -8,8 +8,7 @@ use std::sync::Arc;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn::tensor::activation::softmax;
-use burn_lightning::nn::dropout;
+use burn_lightning::nn::{dropout, layer_norm, softmax};
 
 use crate::config::{DebertaV2Config, PosAttType};
 use crate::relative_gather::{RelativeIndex, gather_relative};
@@ -186,6 +185,8 @@ pub struct DebertaV2SelfOutput {
     pub layer_norm: LayerNorm,
     /// Dropout before the residual.
     pub dropout: Dropout,
+    #[module(skip)]
+    layer_norm_eps: f64,
 }
 
 impl DebertaV2SelfOutput {
@@ -197,13 +198,14 @@ impl DebertaV2SelfOutput {
                 .with_epsilon(config.layer_norm_eps)
                 .init(device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
     /// `LayerNorm(dropout(dense(hidden)) + residual)`.
     pub fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
         let hidden = dropout(&self.dropout, self.dense.forward(hidden));
-        self.layer_norm.forward(hidden + residual)
+        layer_norm(&self.layer_norm, hidden + residual, self.layer_norm_eps)
     }
 }
 

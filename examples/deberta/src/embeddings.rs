@@ -7,7 +7,7 @@ use burn::nn::{
 };
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use burn_lightning::nn::dropout;
+use burn_lightning::nn::{dropout, layer_norm};
 
 use crate::config::DebertaV2Config;
 
@@ -26,6 +26,8 @@ pub struct DebertaV2Embeddings {
     pub layer_norm: LayerNorm,
     /// Embedding dropout.
     pub dropout: Dropout,
+    #[module(skip)]
+    layer_norm_eps: f64,
 }
 
 impl DebertaV2Embeddings {
@@ -48,6 +50,7 @@ impl DebertaV2Embeddings {
                 .with_epsilon(config.layer_norm_eps)
                 .init(device),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
@@ -75,7 +78,7 @@ impl DebertaV2Embeddings {
         if let Some(proj) = &self.embed_proj {
             embeddings = proj.forward(embeddings);
         }
-        let embeddings = self.layer_norm.forward(embeddings);
+        let embeddings = layer_norm(&self.layer_norm, embeddings, self.layer_norm_eps);
         // Under mixed precision the mask arrives as float32 and the embeddings are half.
         let mask = mask.cast(FloatDType::from(embeddings.dtype()));
         let embeddings = embeddings * mask.unsqueeze_dim(2);

@@ -4,8 +4,8 @@
 //! gather, and its gradient adds a scatter into a zeroed tensor of the logits' size: about a dozen
 //! single-threaded passes on `flex`. For a masked-language-model head that tensor is
 //! predictions × vocabulary (600 × 30,522 floats at batch 32 × 128), so those passes cost more
-//! than the head's matmul. Here the forward pass keeps one log-sum-exp per row, and the gradient
-//! is softmax − one-hot written once, both row-parallel. Other backends compose them from burn's
+//! than the head's matmul. Here the forward pass computes one log-sum-exp per row, and the
+//! gradient recomputes it and writes softmax − one-hot once, both row-parallel. Other backends compose them from burn's
 //! operations.
 
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;

@@ -1,10 +1,12 @@
 //! [`HookContext`]: what a hook sees of the running Trainer, and how it talks back to it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::prelude::*;
 
 use crate::callbacks::Callback;
+use crate::distributed::{ProcessGroup, RankInfo};
 use crate::metrics::{LogOptions, MetricStore};
 use crate::module::LightningModule;
 use crate::optim::LightningOptimizer;
@@ -17,6 +19,15 @@ pub struct CheckpointRequest {
     pub path: PathBuf,
     /// Files to delete once it is safely on disk (top-k bookkeeping).
     pub then_remove: Vec<PathBuf>,
+}
+
+/// A `sync_dist` value waiting for the end of its rank's turn, with what `log` knew then.
+pub(crate) struct DeferredLog {
+    name: String,
+    value: f64,
+    options: LogOptions,
+    step_default: bool,
+    batch_size: usize,
 }
 
 /// The Trainer as hooks and callbacks see it: loop position, device, logging, stop requests.
@@ -44,6 +55,15 @@ pub struct HookContext {
     /// [`manual_backward`](Self::manual_backward) and [`manual_step`](Self::manual_step) can call them.
     pub(crate) manual_callbacks: Vec<Box<dyn Callback>>,
     pub(crate) check_on_train_epoch_end: bool,
+    pub(crate) ranks: RankInfo,
+    /// The other ranks of a DDP run.
+    pub(crate) group: Option<Arc<ProcessGroup>>,
+    /// `sync_dist` values logged while this rank holds its turn (the peers cannot join a
+    /// reduction until it ends): reduced and recorded right after.
+    pub(crate) deferred_sync: Option<Vec<DeferredLog>>,
+    /// Whether gradients are averaged through host memory before each step (burn has no
+    /// collective for the device; otherwise its backward averages them).
+    pub(crate) host_gradient_sync: bool,
 }
 
 impl HookContext {
@@ -68,6 +88,10 @@ impl HookContext {
             best_checkpoint_path: None,
             manual_callbacks: Vec::new(),
             check_on_train_epoch_end: true,
+            ranks: RankInfo::default(),
+            group: None,
+            deferred_sync: None,
+            host_gradient_sync: false,
         }
     }
 
@@ -94,9 +118,24 @@ impl HookContext {
         mut module: M,
         optimizer: &mut LightningOptimizer,
     ) -> anyhow::Result<M> {
+        self.sync_gradients(&module, optimizer)?;
         self.with_manual_callbacks(|c, cx| c.on_before_optimizer_step(cx))?;
         module.on_before_optimizer_step(optimizer, self)?;
         Ok(optimizer.step(module))
+    }
+
+    /// Under DDP, averages `optimizer`'s gradients over the ranks (a no-op on one device).
+    pub(crate) fn sync_gradients<M: LightningModule>(
+        &self,
+        module: &M,
+        optimizer: &mut LightningOptimizer,
+    ) -> anyhow::Result<()> {
+        match &self.group {
+            Some(group) if self.host_gradient_sync => {
+                optimizer.all_reduce_gradients(module, group, self.ranks.global_rank)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn with_manual_callbacks(
@@ -129,12 +168,54 @@ impl HookContext {
         self.log_with(name, value, LogOptions::default());
     }
 
-    /// Logs with explicit options (`on_step`, `on_epoch`, `prog_bar`, …).
+    /// Logs with explicit options (`on_step`, `on_epoch`, `prog_bar`, `sync_dist`, …).
     pub fn log_with(&mut self, name: &str, value: f64, options: LogOptions) {
         let step_default = self.stage == RunningStage::Training;
         let batch_size = self.current_batch_size;
+        if options.sync_dist && self.group.is_some() {
+            if let Some(deferred) = self.deferred_sync.as_mut() {
+                deferred.push(DeferredLog {
+                    name: name.to_string(),
+                    value,
+                    options,
+                    step_default,
+                    batch_size,
+                });
+                return;
+            }
+            let mean = self.reduce_mean(value);
+            self.metrics
+                .log(name, mean, &options, step_default, batch_size);
+            return;
+        }
         self.metrics
             .log(name, value, &options, step_default, batch_size);
+    }
+
+    /// The mean of `value` over all ranks (itself on one device). A failed peer leaves the
+    /// local value: the run is ending with that peer's error.
+    fn reduce_mean(&self, value: f64) -> f64 {
+        match &self.group {
+            Some(group) => group
+                .all_gather(self.ranks.global_rank, value)
+                .map(|all| all.iter().sum::<f64>() / all.len() as f64)
+                .unwrap_or(value),
+            None => value,
+        }
+    }
+
+    /// Records the `sync_dist` values logged during this rank's turn, reduced over the ranks.
+    pub(crate) fn flush_deferred_sync(&mut self) {
+        for log in self.deferred_sync.take().unwrap_or_default() {
+            let mean = self.reduce_mean(log.value);
+            self.metrics.log(
+                &log.name,
+                mean,
+                &log.options,
+                log.step_default,
+                log.batch_size,
+            );
+        }
     }
 
     /// Logs a scalar tensor (read back to the host once).
@@ -170,6 +251,23 @@ impl HookContext {
     /// Asks the Trainer to write a checkpoint once the current hook returns.
     pub fn request_checkpoint(&mut self, request: CheckpointRequest) {
         self.checkpoint_requests.push(request);
+    }
+
+    /// This rank's index across all nodes (0 on one device).
+    pub fn global_rank(&self) -> usize {
+        self.ranks.global_rank
+    }
+    /// This rank's index on its node.
+    pub fn local_rank(&self) -> usize {
+        self.ranks.local_rank
+    }
+    /// Ranks in the run (1 on one device).
+    pub fn world_size(&self) -> usize {
+        self.ranks.world_size
+    }
+    /// Whether this is global rank 0, the rank that logs and writes checkpoints.
+    pub fn is_global_zero(&self) -> bool {
+        self.ranks.is_global_zero()
     }
 
     /// The stage running now.

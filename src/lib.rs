@@ -13,6 +13,7 @@ pub mod config;
 mod context;
 pub mod data;
 mod datamodule;
+pub mod distributed;
 pub mod hf_checkpoint;
 pub mod host_kernels;
 pub mod loggers;

@@ -35,6 +35,8 @@ pub struct LogOptions {
     pub batch_size: Option<usize>,
     /// Epoch reduction.
     pub reduce: Reduce,
+    /// Average the value over all ranks when logged (DDP); every rank must log the key.
+    pub sync_dist: bool,
 }
 
 impl LogOptions {
@@ -61,6 +63,11 @@ impl LogOptions {
     /// Keep the value out of the loggers.
     pub fn no_logger(mut self) -> Self {
         self.logger = Some(false);
+        self
+    }
+    /// Average over all ranks when logged (Lightning's `sync_dist=True`).
+    pub fn sync_dist(mut self) -> Self {
+        self.sync_dist = true;
         self
     }
     /// Set the epoch reduction.

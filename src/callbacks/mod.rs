@@ -6,6 +6,7 @@ mod lr_monitor;
 mod model_checkpoint;
 mod model_summary;
 mod progress_bar;
+mod throughput_monitor;
 mod timer;
 
 pub use callback::Callback;
@@ -14,4 +15,5 @@ pub use lr_monitor::{LearningRateMonitor, LoggingInterval};
 pub use model_checkpoint::{ModelCheckpoint, format_filename};
 pub use model_summary::{ModelSummary, render_summary};
 pub use progress_bar::ProgressBar;
+pub use throughput_monitor::ThroughputMonitor;
 pub use timer::Timer;

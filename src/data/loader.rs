@@ -6,7 +6,7 @@ use std::thread::JoinHandle;
 
 use anyhow::Result;
 
-use super::Sampler;
+use super::{Sampler, Shard};
 
 /// Random access to examples; `Vec<T>` is one.
 pub trait Dataset: Send + Sync + 'static {
@@ -49,6 +49,7 @@ pub struct DataLoader<B> {
     make_batch: MakeBatch<B>,
     batch_size: usize,
     sampler: Sampler,
+    shard: Option<Shard>,
     drop_last: bool,
     num_workers: usize,
     prefetch_factor: usize,
@@ -61,6 +62,7 @@ impl<B> Clone for DataLoader<B> {
             make_batch: self.make_batch.clone(),
             batch_size: self.batch_size,
             sampler: self.sampler,
+            shard: self.shard,
             drop_last: self.drop_last,
             num_workers: self.num_workers,
             prefetch_factor: self.prefetch_factor,
@@ -85,6 +87,7 @@ impl<B: Send + 'static> DataLoader<B> {
             make_batch,
             batch_size,
             sampler: Sampler::Sequential,
+            shard: None,
             drop_last: false,
             num_workers: 0,
             prefetch_factor: 2,
@@ -121,6 +124,22 @@ impl<B: Send + 'static> DataLoader<B> {
         self
     }
 
+    /// The same loader visiting only `rank`'s share of every epoch (see [`Shard`]); the
+    /// Trainer applies it under DDP.
+    pub fn shard(mut self, rank: usize, world_size: usize) -> Self {
+        assert!(
+            rank < world_size,
+            "rank {rank} is outside a world of {world_size}"
+        );
+        self.shard = (world_size > 1).then_some(Shard { rank, world_size });
+        self
+    }
+
+    /// The rank's share it visits, if sharded.
+    pub fn shard_of(&self) -> Option<Shard> {
+        self.shard
+    }
+
     /// Examples per batch.
     pub fn batch_size(&self) -> usize {
         self.batch_size
@@ -141,18 +160,26 @@ impl<B: Send + 'static> DataLoader<B> {
         self.len
     }
 
+    /// Examples visited in one epoch (this rank's share when sharded).
+    pub fn epoch_len(&self) -> usize {
+        self.shard.map_or(self.len, |s| s.len(self.len))
+    }
+
     /// Number of batches in one epoch.
     pub fn num_batches(&self) -> usize {
         if self.drop_last {
-            self.len / self.batch_size
+            self.epoch_len() / self.batch_size
         } else {
-            self.len.div_ceil(self.batch_size)
+            self.epoch_len().div_ceil(self.batch_size)
         }
     }
 
     /// Batches of `epoch`, starting at batch `skip` (how a mid-epoch resume continues).
     pub fn iter(&self, epoch: usize, skip: usize) -> BatchIter<B> {
-        let order = self.sampler.indices(self.len, epoch);
+        let mut order = self.sampler.indices(self.len, epoch);
+        if let Some(shard) = self.shard {
+            order = shard.select(&order);
+        }
         let chunks: Vec<Vec<usize>> = order
             .chunks(self.batch_size)
             .take(self.num_batches())

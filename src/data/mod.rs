@@ -10,5 +10,5 @@ pub use batch::Batch;
 pub use csv_table::read_csv_columns;
 pub use loader::{BatchIter, DataLoader, Dataset};
 pub use packaged::{PackagedData, sha256_file, unzip_member};
-pub use sampler::Sampler;
 pub(crate) use sampler::mix;
+pub use sampler::{Sampler, Shard};

@@ -32,6 +32,37 @@ impl Sampler {
     }
 }
 
+/// The part of every epoch one rank visits, as torch's `DistributedSampler` (which Lightning
+/// installs under DDP) picks it: all ranks draw the same epoch order, then rank `r` takes
+/// positions `r, r + world_size, …`. When the data does not divide evenly the order is padded
+/// with its own first positions, so every rank runs the same number of batches (a rank waiting
+/// for a batch its peers never run would wait forever) and at most `world_size - 1` examples are
+/// seen twice in an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// This rank, from 0.
+    pub rank: usize,
+    /// Ranks sharing the data.
+    pub world_size: usize,
+}
+
+impl Shard {
+    /// Examples of each rank in an epoch of `len`.
+    pub fn len(&self, len: usize) -> usize {
+        len.div_ceil(self.world_size)
+    }
+
+    /// This rank's positions of `order` (the whole epoch's order).
+    pub fn select(&self, order: &[usize]) -> Vec<usize> {
+        if order.is_empty() {
+            return Vec::new();
+        }
+        (0..self.len(order.len()))
+            .map(|i| order[(i * self.world_size + self.rank) % order.len()])
+            .collect()
+    }
+}
+
 /// SplitMix64 finaliser: decorrelates neighbouring (seed, epoch) pairs.
 pub(crate) fn mix(seed: u64, salt: u64) -> u64 {
     let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -55,6 +86,45 @@ mod tests {
         assert_ne!(e0, e1);
         assert_eq!(e0, Sampler::Random { seed: 7 }.indices(100, 0));
         assert_ne!(e0, Sampler::Random { seed: 8 }.indices(100, 0));
+    }
+
+    #[test]
+    fn shards_of_an_even_epoch_cover_every_example_once() {
+        let order = Sampler::Random { seed: 3 }.indices(12, 4);
+        let shards: Vec<Vec<usize>> = (0..3)
+            .map(|rank| {
+                Shard {
+                    rank,
+                    world_size: 3,
+                }
+                .select(&order)
+            })
+            .collect();
+        let mut all: Vec<usize> = shards.concat();
+        all.sort();
+        assert_eq!(all, (0..12).collect::<Vec<_>>());
+        // Batch k of the ranks together is batch k of one rank with a 3x batch.
+        assert_eq!(
+            [shards[0][0], shards[1][0], shards[2][0]].to_vec(),
+            order[..3].to_vec()
+        );
+    }
+
+    #[test]
+    fn shards_of_an_uneven_epoch_pad_with_the_first_positions() {
+        let order: Vec<usize> = (0..5).collect();
+        let a = Shard {
+            rank: 0,
+            world_size: 2,
+        }
+        .select(&order);
+        let b = Shard {
+            rank: 1,
+            world_size: 2,
+        }
+        .select(&order);
+        assert_eq!(a, vec![0, 2, 4]);
+        assert_eq!(b, vec![1, 3, 0]);
     }
 
     #[test]

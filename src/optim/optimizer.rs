@@ -149,6 +149,18 @@ impl LightningOptimizer {
         }
     }
 
+    /// Averages the accumulated gradients with the other ranks of `group` (every rank calls it
+    /// at the same point, with or without gradients of its own).
+    pub fn all_reduce_gradients<M: Module>(
+        &mut self,
+        module: &M,
+        group: &crate::distributed::ProcessGroup,
+        rank: usize,
+    ) -> Result<()> {
+        let grads = self.grads.get_or_insert_with(GradientsParams::new);
+        crate::distributed::gradients::all_reduce_gradients(module, grads, group, rank)
+    }
+
     /// Clips the accumulated gradients over all parameters; returns the pre-clip global norm.
     pub fn clip_gradients<M: Module>(
         &mut self,

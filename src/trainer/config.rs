@@ -204,8 +204,13 @@ pub enum Accelerator {
 pub struct TrainerConfig {
     /// Which backend.
     pub accelerator: Accelerator,
-    /// Devices: a count, a list of indices, or "auto" (one device per process here).
-    pub devices: serde_json::Value,
+    /// Devices of this node: `auto`, a count (`2`), indices (`[0, 1]`, `"0,1"`) or names
+    /// (`"cuda:0,cuda:1"`). On the CPU a count is the number of ranks sharing the host.
+    pub devices: Devices,
+    /// `auto` (DDP when more than one device), `single` or `ddp`.
+    pub strategy: Strategy,
+    /// Machines taking part; each runs `devices` ranks.
+    pub num_nodes: usize,
     /// Stop after this many epochs (`None` with `max_steps = -1` means 1000, as in Lightning).
     pub max_epochs: Option<i64>,
     /// Do not stop (early stopping included) before this many epochs.
@@ -298,7 +303,9 @@ impl Default for TrainerConfig {
     fn default() -> Self {
         Self {
             accelerator: Accelerator::Auto,
-            devices: serde_json::Value::String("auto".into()),
+            devices: Devices::Auto,
+            strategy: Strategy::Auto,
+            num_nodes: 1,
             max_epochs: None,
             min_epochs: None,
             max_steps: -1,
@@ -345,7 +352,13 @@ impl TrainerConfig {
             let none = gpus.is_null() || gpus == serde_json::json!(0);
             if !none {
                 self.accelerator = Accelerator::Gpu;
-                self.devices = gpus;
+                match serde_json::from_value(gpus.clone()) {
+                    Ok(devices) => self.devices = devices,
+                    Err(e) => notices.push(format!(
+                        "trainer.gpus = {gpus} is not a device list ({e}); devices stay {:?}",
+                        self.devices
+                    )),
+                }
             }
             notices.push("trainer.gpus is deprecated (removed in Lightning 2.0): use trainer.accelerator and trainer.devices".into());
         }
@@ -397,6 +410,7 @@ impl TrainerConfig {
         if self.num_sanity_val_steps < -1 {
             bail!("trainer.num_sanity_val_steps must be -1 (all) or >= 0");
         }
+        self.world_size()?;
         Ok(())
     }
 
@@ -410,17 +424,55 @@ impl TrainerConfig {
         }
     }
 
-    /// The compute device these options select (autodiff is added by the Trainer for `fit`).
+    /// Ranks of the run: devices per node times `num_nodes`; checks that `strategy` allows them.
+    pub fn world_size(&self) -> Result<usize> {
+        let per_node = self.devices.count();
+        if self.num_nodes == 0 {
+            bail!("trainer.num_nodes must be at least 1");
+        }
+        if self.num_nodes > 1 {
+            bail!(
+                "trainer.num_nodes = {}: burn 0.22 has no all-reduce across processes or hosts (its collectives are CUDA devices within one process), so runs span one node; see the README's design notes on multi-node",
+                self.num_nodes
+            );
+        }
+        if self.strategy == Strategy::Single && per_node > 1 {
+            bail!(
+                "trainer.strategy is `single` but trainer.devices asks for {per_node} devices; use strategy `ddp` (or `auto`), or devices: 1"
+            );
+        }
+        Ok(per_node * self.num_nodes)
+    }
+
+    /// Training examples each rank visits per epoch out of `examples` (DDP shards the data), for
+    /// modules that size a schedule by optimizer steps (Lightning's `estimated_stepping_batches`).
+    pub fn examples_per_rank(&self, examples: usize) -> usize {
+        examples.div_ceil(self.world_size().unwrap_or(1))
+    }
+
+    /// The compute device of every local rank, in rank order (autodiff is added by the Trainer
+    /// for `fit`). The CPU has one device, which all of its ranks share.
+    pub fn rank_devices(&self) -> Result<Vec<Device>> {
+        let indices = self.devices.indices();
+        indices.iter().map(|&i| self.device_at(i)).collect()
+    }
+
+    /// The device of rank 0.
     pub fn device(&self) -> Result<Device> {
-        let index = match &self.devices {
-            serde_json::Value::Array(v) => v.first().and_then(|x| x.as_u64()).unwrap_or(0) as usize,
-            serde_json::Value::String(s) if s.contains(':') => s
-                .split([':', ','])
-                .nth(1)
-                .and_then(|x| x.trim().parse().ok())
-                .unwrap_or(0),
-            _ => 0,
-        };
+        self.device_at(self.devices.indices()[0])
+    }
+
+    /// Whether the devices are CUDA's, the one backend burn 0.22 all-reduces between itself
+    /// (flex and wgpu have no collective).
+    pub fn backend_has_collective(&self) -> bool {
+        match self.accelerator {
+            Accelerator::Cuda | Accelerator::Gpu => true,
+            Accelerator::Auto => cfg!(feature = "cuda"),
+            Accelerator::Cpu | Accelerator::Wgpu => false,
+        }
+    }
+
+    fn device_at(&self, index: usize) -> Result<Device> {
         match self.accelerator {
             Accelerator::Cpu => Ok(Device::flex()),
             Accelerator::Cuda | Accelerator::Gpu => cuda_device(index),
@@ -435,6 +487,142 @@ impl TrainerConfig {
                 }
             }
         }
+    }
+}
+
+/// `trainer.strategy`: how ranks share the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// `ddp` when more than one device is asked for, else `single`.
+    #[default]
+    Auto,
+    /// One device.
+    Single,
+    /// Distributed data parallel: a replica per device, each on its shard of every epoch,
+    /// gradients averaged before each optimizer step.
+    Ddp,
+}
+
+/// `trainer.devices`: `auto` (one), a count, or which devices by index.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Devices {
+    /// One device (the first).
+    #[default]
+    Auto,
+    /// The first `n` devices (on the CPU: `n` ranks sharing the host).
+    Count(usize),
+    /// These device indices, one rank each.
+    Indices(Vec<usize>),
+}
+
+impl Devices {
+    /// Parses Lightning's spellings: `auto`, `2`, `"0,1"`, `"cuda:0,cuda:1"`, `"[0, 1]"`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let text = text.trim();
+        let bad = || {
+            anyhow::anyhow!(
+                "trainer.devices = `{text}`: expected auto, a count like 2, or device indices like [0, 1], \"0,1\" or \"cuda:0,cuda:1\""
+            )
+        };
+        if text == "auto" {
+            return Ok(Devices::Auto);
+        }
+        if let Ok(n) = text.parse::<i64>() {
+            return match n {
+                n if n >= 1 => Ok(Devices::Count(n as usize)),
+                -1 => bail!(
+                    "trainer.devices = -1 (all devices) needs a device count, which burn does not report; give a count or list the devices"
+                ),
+                _ => bail!("trainer.devices must be at least 1, got {n}"),
+            };
+        }
+        let inner = text.trim_start_matches('[').trim_end_matches(']');
+        let indices = inner
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| {
+                let p = p.trim().trim_matches(|c| c == '"' || c == '\'');
+                let index = p.rsplit(':').next().unwrap_or(p);
+                index.trim().parse::<usize>().map_err(|_| bad())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Self::from_indices(indices).map_err(|_| bad())
+    }
+
+    fn from_indices(indices: Vec<usize>) -> Result<Self> {
+        if indices.is_empty() {
+            bail!("trainer.devices lists no device");
+        }
+        let mut seen = indices.clone();
+        seen.sort_unstable();
+        if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
+            bail!("trainer.devices lists device {} twice", w[0]);
+        }
+        Ok(Devices::Indices(indices))
+    }
+
+    /// Devices on this node.
+    pub fn count(&self) -> usize {
+        match self {
+            Devices::Auto => 1,
+            Devices::Count(n) => *n,
+            Devices::Indices(v) => v.len(),
+        }
+    }
+
+    /// Device index of each local rank.
+    pub fn indices(&self) -> Vec<usize> {
+        match self {
+            Devices::Auto => vec![0],
+            Devices::Count(n) => (0..*n).collect(),
+            Devices::Indices(v) => v.clone(),
+        }
+    }
+}
+
+impl Serialize for Devices {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Devices::Auto => s.serialize_str("auto"),
+            Devices::Count(n) => s.serialize_u64(*n as u64),
+            Devices::Indices(v) => v.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Devices {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Text(String),
+            List(Vec<serde_json::Value>),
+        }
+        let parsed = match Raw::deserialize(d)? {
+            Raw::Int(n) => Devices::parse(&n.to_string()),
+            Raw::Text(t) => Devices::parse(&t),
+            Raw::List(items) => items
+                .iter()
+                .map(|v| match v {
+                    serde_json::Value::Number(n) => n.as_u64().map(|n| n as usize).ok_or(()),
+                    serde_json::Value::String(s) => s
+                        .rsplit(':')
+                        .next()
+                        .and_then(|i| i.trim().parse().ok())
+                        .ok_or(()),
+                    _ => Err(()),
+                })
+                .collect::<Result<Vec<usize>, ()>>()
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "trainer.devices: a list holds device indices (0) or names (\"cuda:0\")"
+                    )
+                })
+                .and_then(Devices::from_indices),
+        };
+        parsed.map_err(serde::de::Error::custom)
     }
 }
 

@@ -35,6 +35,7 @@ use burn::module::Module;
 use crate::checkpoint::{Checkpoint, parameter_shapes};
 use crate::data::{Batch, DataLoader, mix};
 use crate::datamodule::LightningDataModule;
+use crate::distributed::gradients;
 use crate::metrics::MetricStore;
 use crate::module::LightningModule;
 use crate::optim::{Interval, LightningOptimizer, Schedule};
@@ -54,7 +55,9 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     datamodule
         .prepare_data()
         .context("datamodule prepare_data")?;
-    module.prepare_data().context("module prepare_data")?;
+    if run.cx.ranks.local_rank == 0 {
+        module.prepare_data().context("module prepare_data")?;
+    }
     datamodule
         .setup(Stage::Fit)
         .context("datamodule setup(fit)")?;
@@ -81,6 +84,14 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     module = module.fork(&device).train();
     if let Some((path, ck)) = &checkpoint {
         module = ck.load_module(module, path)?;
+    }
+    if let Some(group) = run.cx.group.clone() {
+        let rank = run.cx.ranks.global_rank;
+        module = gradients::broadcast_parameters(module, &group, rank)
+            .context("starting the replicas from rank 0's weights")?;
+        if !run.cx.host_gradient_sync {
+            module = gradients::mark_distributed(module);
+        }
     }
     let mut optimizers = module.configure_optimizers()?.0;
     if optimizers.is_empty() {
@@ -204,8 +215,9 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     let steps_done = |run: &Run| max_steps.is_some_and(|m| run.cx.progress.global_step >= m);
 
     'epochs: while max_epochs.is_none_or(|m| run.cx.progress.epoch < m) {
-        if steps_done(run) || out_of_time(run) || (run.cx.should_stop && run.cx.minimums_reached())
-        {
+        run.agree_on_stop()?;
+        let timed_out = run.any_rank(out_of_time(run))?;
+        if steps_done(run) || timed_out || (run.cx.should_stop && run.cx.minimums_reached()) {
             break;
         }
         let epoch = run.cx.progress.epoch;
@@ -245,13 +257,9 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             run.cx.current_batch_size = batch.batch_size();
             run.callbacks(|c, cx| c.on_train_batch_start(batch_idx, cx))?;
             module.on_train_batch_start(&batch, batch_idx, &mut run.cx)?;
+            run.agree_on_stop()?;
             if run.cx.should_stop && run.cx.minimums_reached() {
                 break;
-            }
-            if let Some(seed) = run.seed {
-                // The backend RNG (dropout, noise) is a function of the run's seed and position,
-                // so a resumed run draws exactly what the uninterrupted one would have.
-                device.seed(mix(seed, run.cx.progress.total_batches as u64));
             }
             let last_of_epoch = batch_idx + 1 == num_batches;
             let loss = if module.automatic_optimization() {
@@ -267,6 +275,9 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                 module = m;
                 loss
             } else {
+                if let Some(seed) = step_seed(run) {
+                    device.seed(seed);
+                }
                 let before: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
                 run.cx.manual_callbacks = std::mem::take(&mut run.callbacks);
                 let result =
@@ -285,6 +296,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             run.callbacks(|c, cx| c.on_train_batch_end(loss, batch_idx, cx))?;
             module.on_train_batch_end(loss, &batch, batch_idx, &mut run.cx)?;
             run.process_checkpoint_requests(&mut module, &optimizers, datamodule)?;
+            run.agree_on_stop()?;
 
             let stepped = (batch_idx + 1).is_multiple_of(accumulate) || last_of_epoch;
             if stepped
@@ -322,10 +334,9 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                 run.cx.stage = RunningStage::Training;
                 run.process_checkpoint_requests(&mut module, &optimizers, datamodule)?;
             }
-            if steps_done(run)
-                || out_of_time(run)
-                || (run.cx.should_stop && run.cx.minimums_reached())
-            {
+            run.agree_on_stop()?;
+            let timed_out = run.any_rank(out_of_time(run))?;
+            if steps_done(run) || timed_out || (run.cx.should_stop && run.cx.minimums_reached()) {
                 break;
             }
         }
@@ -351,7 +362,9 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                     .as_ref()
                     .and_then(|s| s.monitor.clone())
                     .unwrap_or_default();
-                let metric = run.cx.metrics.callback_metrics.get(&monitor).copied();
+                // Every replica must step its rate alike: rank 0's value decides.
+                let metric =
+                    run.rank_zero_value(run.cx.metrics.callback_metrics.get(&monitor).copied())?;
                 let scheduler = opt.scheduler.as_mut().expect("checked above");
                 module.lr_scheduler_step(scheduler, metric)?;
             }
@@ -388,15 +401,22 @@ fn automatic_step<M: LightningModule>(
 ) -> Result<(M, f64)> {
     let epoch = run.cx.progress.epoch;
     let optimizer = &mut optimizers[0];
-    let loss = match run.cfg.precision.mixed_dtype() {
-        Some(half) => {
-            let (m, loss) =
-                super::precision::mixed_training_step(module, batch, batch_idx, &mut run.cx, half)?;
-            module = m;
-            loss
+    let seed = step_seed(run);
+    let (m, loss) = run.in_turn(|run| -> Result<(M, burn::prelude::Tensor<1>)> {
+        if let Some(seed) = seed {
+            run.cx.device.seed(seed);
         }
-        None => module.training_step(batch, batch_idx, &mut run.cx)?,
-    };
+        match run.cfg.precision.mixed_dtype() {
+            Some(half) => {
+                super::precision::mixed_training_step(module, batch, batch_idx, &mut run.cx, half)
+            }
+            None => {
+                let loss = module.training_step(batch, batch_idx, &mut run.cx)?;
+                Ok((module, loss))
+            }
+        }
+    })??;
+    module = m;
     let loss_value = loss.clone().into_scalar::<f32>() as f64;
     check_finite(run, loss_value, batch_idx)?;
     if batch_idx.is_multiple_of(accumulate) {
@@ -421,6 +441,7 @@ fn automatic_step<M: LightningModule>(
     module.on_after_backward(&mut run.cx)?;
 
     if (batch_idx + 1).is_multiple_of(accumulate) || last_of_epoch {
+        run.cx.sync_gradients(&module, optimizer)?;
         // GradScaler: unscale, then skip the step when the gradients overflowed.
         if let Some(scaler) = run.scaler.as_mut() {
             let finite = optimizer.unscale_gradients(&module, scaler.scale);
@@ -471,6 +492,18 @@ fn automatic_step<M: LightningModule>(
         }
     }
     Ok((module, loss_value))
+}
+
+/// The backend RNG's seed for the coming step (with a seed set): a function of the run's seed and
+/// position, so a resumed run draws exactly what the uninterrupted one would have; under DDP the
+/// rank is mixed in too, so that replicas draw different dropout masks.
+fn step_seed(run: &Run) -> Option<u64> {
+    let seed = run.seed?;
+    let position = mix(seed, run.cx.progress.total_batches as u64);
+    Some(match run.cx.ranks.world_size {
+        1 => position,
+        _ => mix(position, run.cx.ranks.global_rank as u64 + 1),
+    })
 }
 
 fn check_finite(run: &Run, loss: f64, batch_idx: usize) -> Result<()> {

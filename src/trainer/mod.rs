@@ -5,6 +5,7 @@
 //! (with `accumulate_grad_batches = k` it advances once every k batches).
 
 mod config;
+mod ddp;
 mod evaluation_loop;
 mod fit_loop;
 mod precision;
@@ -19,7 +20,9 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use serde_json::Value;
 
-pub use config::{Accelerator, FastDevRun, Limit, Precision, TrainerConfig, parse_duration};
+pub use config::{
+    Accelerator, Devices, FastDevRun, Limit, Precision, Strategy, TrainerConfig, parse_duration,
+};
 pub use precision::{GradScaler, all_parameters_are};
 pub use progress::{Progress, RunningStage, Stage};
 
@@ -126,6 +129,14 @@ impl Trainer {
 
     fn start_run(&mut self, module_callbacks: Vec<Box<dyn Callback>>, stage: Stage) -> Result<Run> {
         self.config.validate()?;
+        let world = self.config.world_size()?;
+        if stage != Stage::Fit && world > 1 {
+            // As Lightning advises for evaluation: sharding would pad the data and repeat
+            // examples, so every example is seen exactly once on one device.
+            eprintln!(
+                "notice: trainer.devices asks for {world} ranks; {stage} runs on the first device alone, so that every example counts exactly once"
+            );
+        }
         let mut device = self.config.device()?;
         self.config.precision.configure(&mut device)?;
         let device = if stage == Stage::Fit && self.config.gradient_checkpointing {
@@ -301,6 +312,9 @@ impl Trainer {
             }
             None => None,
         };
+        if self.config.world_size()? > 1 {
+            return self.fit_ddp(module, datamodule, checkpoint);
+        }
         let module_callbacks = module.configure_callbacks();
         let mut run = self.start_run(module_callbacks, Stage::Fit)?;
         let mut trained = None;

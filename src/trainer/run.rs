@@ -57,6 +57,47 @@ impl Run {
         Ok(())
     }
 
+    /// Whether `flag` holds on any rank (itself on one device): the ranks must take the same
+    /// branch, or one would wait forever in a collective the others skipped.
+    pub fn any_rank(&self, flag: bool) -> Result<bool> {
+        match &self.cx.group {
+            Some(group) => group.any(self.cx.ranks.global_rank, flag),
+            None => Ok(flag),
+        }
+    }
+
+    /// Makes a stop requested on any rank (by a callback, which runs on rank 0, or a hook) a
+    /// stop on every rank, as Lightning's `reduce_boolean_decision` does.
+    pub fn agree_on_stop(&mut self) -> Result<()> {
+        self.cx.should_stop = self.any_rank(self.cx.should_stop)?;
+        Ok(())
+    }
+
+    /// Rank 0's `value` on every rank.
+    pub fn rank_zero_value<T: Clone + Send + Sync + 'static>(&self, value: T) -> Result<T> {
+        match &self.cx.group {
+            Some(group) => {
+                let rank = self.cx.ranks.global_rank;
+                group.broadcast(rank, (rank == 0).then_some(value))
+            }
+            None => Ok(value),
+        }
+    }
+
+    /// Runs `f` (a forward pass) in this rank's turn among ranks sharing a device, so that its
+    /// random draws do not depend on thread timing; `sync_dist` logs wait for the turn's end.
+    pub fn in_turn<R>(&mut self, f: impl FnOnce(&mut Run) -> R) -> Result<R> {
+        // Ranks on devices of their own (CUDA) draw from their own generators.
+        let shared_device = self.cx.host_gradient_sync;
+        let Some(group) = self.cx.group.clone().filter(|_| shared_device) else {
+            return Ok(f(self));
+        };
+        self.cx.deferred_sync = Some(Vec::new());
+        let out = group.in_turn(self.cx.ranks.global_rank, || f(self));
+        self.cx.flush_deferred_sync();
+        out
+    }
+
     /// Writes pending metrics, text and histograms at the current global step.
     pub fn write_logs(&mut self) -> Result<()> {
         let step = self.cx.progress.global_step;
@@ -105,6 +146,10 @@ impl Run {
         optimizers: &[LightningOptimizer],
         datamodule: &D,
     ) -> Result<()> {
+        if !self.cx.ranks.is_global_zero() {
+            // The replicas are identical; rank 0 writes for all of them.
+            return Ok(());
+        }
         let mut ck = Checkpoint::default();
         ck.state.progress = self.cx.progress.clone();
         ck.state.seed = self.seed;
@@ -140,7 +185,11 @@ impl Run {
         optimizers: &[LightningOptimizer],
         datamodule: &D,
     ) -> Result<()> {
-        for request in std::mem::take(&mut self.cx.checkpoint_requests) {
+        let requests = std::mem::take(&mut self.cx.checkpoint_requests);
+        if !self.cx.ranks.is_global_zero() {
+            return Ok(());
+        }
+        for request in requests {
             self.save_checkpoint(&request.path, module, optimizers, datamodule)?;
             for old in request.then_remove.iter().filter(|p| **p != request.path) {
                 let _ = std::fs::remove_file(old);

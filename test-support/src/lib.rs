@@ -55,6 +55,47 @@ pub fn metrics_column(metrics: &str, name: &str) -> Vec<f64> {
         .collect()
 }
 
+/// The workspace's root directory (where `configs/` and `data/` are).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Overrides of a shipped config for a DDP scaling measurement: `devices` ranks, `steps`
+/// optimizer steps, nothing but training (no validation, logs, checkpoints or progress bar), and
+/// the data under the workspace's `data/<data_dir>`.
+pub fn scaling_overrides(devices: usize, steps: usize, data_dir: &str) -> Vec<(String, String)> {
+    let data = workspace_root().join("data").join(data_dir);
+    [
+        ("trainer.devices", devices.to_string()),
+        ("trainer.max_steps", steps.to_string()),
+        ("trainer.max_epochs", "-1".into()),
+        ("trainer.limit_val_batches", "0".into()),
+        ("trainer.num_sanity_val_steps", "0".into()),
+        ("trainer.logger", "false".into()),
+        ("trainer.enable_checkpointing", "false".into()),
+        ("trainer.enable_progress_bar", "false".into()),
+        ("trainer.enable_model_summary", "false".into()),
+        ("dataset.params.data_dir", data.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Measures `per_second(devices)` on 1 and 2 ranks and prints both and their ratio.
+pub fn print_scaling(unit: &str, per_second: impl Fn(usize) -> f64) {
+    let one = per_second(1);
+    println!("1 rank : {one:8.1} {unit}/s");
+    let two = per_second(2);
+    println!("2 ranks: {two:8.1} {unit}/s");
+    println!(
+        "ratio 2/1: {:.2} (scaling efficiency {:.0}%; {} cores)",
+        two / one,
+        50.0 * two / one,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,3 +54,26 @@ pub fn seeded_mlp(width: usize) -> mlp::Mlp {
     Device::flex().seed(1234);
     mlp::Mlp::new(width)
 }
+
+/// An MLP whose weights come from a fixed formula rather than the backend's generator, which
+/// tests running in parallel threads share (and reseed).
+pub fn fixed_mlp(width: usize) -> mlp::Mlp {
+    struct Fill(u64);
+    impl burn::module::ModuleMapper for Fill {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            param.map(|t| {
+                let dims = t.dims();
+                let values: Vec<f32> = (0..dims.iter().product::<usize>())
+                    .map(|_| {
+                        self.0 ^= self.0 << 13;
+                        self.0 ^= self.0 >> 7;
+                        self.0 ^= self.0 << 17;
+                        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                    })
+                    .collect();
+                Tensor::<1>::from_floats(values.as_slice(), &t.device()).reshape(dims)
+            })
+        }
+    }
+    mlp::Mlp::new(width).map(&mut Fill(0x9E37_79B9_7F4A_7C15))
+}

@@ -208,7 +208,8 @@ fn fit(
     let p = &config.dataset.params;
     let epochs = config.trainer.max_epochs.unwrap_or(1).max(1) as usize;
     let accumulate = config.trainer.accumulate_grad_batches.max(1);
-    module.set_training_steps(train_examples.div_ceil(p.batch_size).div_ceil(accumulate) * epochs);
+    let per_rank = config.trainer.examples_per_rank(train_examples);
+    module.set_training_steps(per_rank.div_ceil(p.batch_size).div_ceil(accumulate) * epochs);
     let mut trainer: Trainer = config.trainer();
     let module = trainer.fit(module, data, ckpt)?;
     print_metrics(&trainer);

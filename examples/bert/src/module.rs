@@ -190,7 +190,7 @@ impl LightningModule for BertPretrainingModule {
         cx.log_tensor("train_nsp_acc", &share(s.nsp_hits), step_and_epoch);
         self.throughput.1 += batch.tokens;
         let freq = self.recipe.print_freq;
-        if freq > 0 && batch_idx.is_multiple_of(freq) {
+        if freq > 0 && batch_idx.is_multiple_of(freq) && cx.is_global_zero() {
             let elapsed = self.throughput.0.map_or(0.0, |t| t.elapsed().as_secs_f64());
             println!(
                 "epoch {} [{batch_idx}/{}] loss {:.4} (mlm {:.4}, nsp {:.4}) {:.0} tokens/s",

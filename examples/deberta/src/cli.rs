@@ -167,6 +167,7 @@ pub fn build_module(
 /// Optimizer steps in a run over `train_rows` rows.
 pub fn training_steps(config: &ClassifierConfig, train_rows: usize) -> usize {
     let p = &config.dataset.params;
+    let train_rows = config.trainer.examples_per_rank(train_rows);
     let batches = if train_rows > p.batch_size {
         train_rows / p.batch_size
     } else {

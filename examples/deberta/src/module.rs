@@ -303,7 +303,8 @@ impl LightningModule for ClassifierModule {
         );
         let freq = self.recipe.print_freq;
         let last = cx.num_training_batches().saturating_sub(1);
-        if freq > 0 && (batch_idx.is_multiple_of(freq) || batch_idx == last) {
+        if freq > 0 && (batch_idx.is_multiple_of(freq) || batch_idx == last) && cx.is_global_zero()
+        {
             let value = loss.clone().into_scalar::<f32>() as f64;
             self.train_loss.0 += value;
             self.train_loss.1 += 1;

@@ -64,6 +64,9 @@ pub struct HookContext {
     /// Whether gradients are averaged through host memory before each step (burn has no
     /// collective for the device; otherwise its backward averages them).
     pub(crate) host_gradient_sync: bool,
+    /// A callback's hook is running: callbacks run on rank 0 alone, so their `sync_dist` logs
+    /// have no peers to reduce with and keep rank 0's value.
+    pub(crate) in_callback: bool,
 }
 
 impl HookContext {
@@ -92,6 +95,7 @@ impl HookContext {
             group: None,
             deferred_sync: None,
             host_gradient_sync: false,
+            in_callback: false,
         }
     }
 
@@ -143,7 +147,9 @@ impl HookContext {
         mut f: impl FnMut(&mut dyn Callback, &mut HookContext) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         let mut callbacks = std::mem::take(&mut self.manual_callbacks);
+        self.in_callback = true;
         let result = callbacks.iter_mut().try_for_each(|c| f(c.as_mut(), self));
+        self.in_callback = false;
         self.manual_callbacks = callbacks;
         result
     }
@@ -172,7 +178,7 @@ impl HookContext {
     pub fn log_with(&mut self, name: &str, value: f64, options: LogOptions) {
         let step_default = self.stage == RunningStage::Training;
         let batch_size = self.current_batch_size;
-        if options.sync_dist && self.group.is_some() {
+        if options.sync_dist && self.group.is_some() && !self.in_callback {
             if let Some(deferred) = self.deferred_sync.as_mut() {
                 deferred.push(DeferredLog {
                     name: name.to_string(),

@@ -271,6 +271,19 @@ impl LightningDataModule for CountingData {
     }
 }
 
+/// Logs with `sync_dist` from a callback (callbacks run on rank 0 alone: nothing to wait for).
+struct SyncingCallback;
+
+impl burn_lightning::Callback for SyncingCallback {
+    fn state_key(&self) -> String {
+        "SyncingCallback".into()
+    }
+    fn on_train_batch_end(&mut self, _loss: f64, _idx: usize, cx: &mut HookContext) -> Result<()> {
+        cx.log_with("from_callback", 1.0, LogOptions::default().sync_dist());
+        Ok(())
+    }
+}
+
 fn probe(fail_on_rank: Option<usize>) -> (RankProbe, Calls) {
     let calls = Calls::default();
     let module = RankProbe {
@@ -289,7 +302,7 @@ fn every_rank_runs_the_hooks_in_the_same_order_and_data_is_prepared_once() {
     let mut config = config(&dir, 2, 6);
     config.strategy = Strategy::Ddp;
     config.limit_train_batches = Limit::Batches(3);
-    let mut trainer = Trainer::new(config).seed(3);
+    let mut trainer = Trainer::new(config).seed(3).callback(SyncingCallback);
     let mut data = CountingData {
         inner: TwoMoons::new(200, 10, 1),
         prepared: 0,
@@ -324,6 +337,7 @@ fn every_rank_runs_the_hooks_in_the_same_order_and_data_is_prepared_once() {
     // sync_dist averages over the ranks; a plain log keeps rank 0's value.
     assert_eq!(trainer.callback_metrics()["rank_mean"], 0.5);
     assert_eq!(trainer.callback_metrics()["rank_local"], 0.0);
+    assert_eq!(trainer.callback_metrics()["from_callback"], 1.0);
 }
 
 #[test]

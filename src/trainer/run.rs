@@ -34,10 +34,13 @@ impl Run {
         &mut self,
         mut f: impl FnMut(&mut dyn Callback, &mut HookContext) -> Result<()>,
     ) -> Result<()> {
-        for cb in self.callbacks.iter_mut() {
-            f(cb.as_mut(), &mut self.cx)?;
-        }
-        Ok(())
+        self.cx.in_callback = true;
+        let result = self
+            .callbacks
+            .iter_mut()
+            .try_for_each(|cb| f(cb.as_mut(), &mut self.cx));
+        self.cx.in_callback = false;
+        result
     }
 
     /// Like [`callbacks`](Self::callbacks) but only for monitoring (or only non-monitoring)
@@ -47,14 +50,14 @@ impl Run {
         monitoring: bool,
         mut f: impl FnMut(&mut dyn Callback, &mut HookContext) -> Result<()>,
     ) -> Result<()> {
-        for cb in self
+        self.cx.in_callback = true;
+        let result = self
             .callbacks
             .iter_mut()
             .filter(|c| c.is_monitoring() == monitoring)
-        {
-            f(cb.as_mut(), &mut self.cx)?;
-        }
-        Ok(())
+            .try_for_each(|cb| f(cb.as_mut(), &mut self.cx));
+        self.cx.in_callback = false;
+        result
     }
 
     /// Whether `flag` holds on any rank (itself on one device): the ranks must take the same

@@ -135,11 +135,6 @@ impl<B: Send + 'static> DataLoader<B> {
         self
     }
 
-    /// The rank's share it visits, if sharded.
-    pub fn shard_of(&self) -> Option<Shard> {
-        self.shard
-    }
-
     /// Examples per batch.
     pub fn batch_size(&self) -> usize {
         self.batch_size

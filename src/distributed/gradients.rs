@@ -50,13 +50,11 @@ pub fn all_reduce_gradients<M: Module>(
     }
     impl ModuleVisitor for Collect<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let (values, like) = match self.grads.remove::<D>(param.id) {
-                Some(grad) => (Some(grad.clone()), grad),
-                None => (None, param.val().inner()),
-            };
+            let grad = self.grads.remove::<D>(param.id);
+            let like = grad.clone().unwrap_or_else(|| param.val().inner());
             let dims = like.dims().to_vec();
-            self.present.push(f32::from(u8::from(values.is_some())));
-            match values {
+            self.present.push(f32::from(u8::from(grad.is_some())));
+            match grad {
                 Some(g) => self
                     .flat
                     .extend(g.into_data().convert::<f32>().iter::<f32>()),
@@ -88,29 +86,26 @@ pub fn all_reduce_gradients<M: Module>(
     flat.extend(present);
     let mean = group.all_reduce_mean(rank, flat)?;
     let (values, present) = mean.split_at(mean.len() - params);
-    let mut offset = 0;
-    let mut next = 0;
     struct Register<'a> {
         grads: &'a mut GradientsParams,
         values: &'a [f32],
         present: &'a [f32],
         slots: &'a [Slot],
-        offset: &'a mut usize,
-        next: &'a mut usize,
+        offset: usize,
+        next: usize,
     }
     impl ModuleVisitor for Register<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let slot = &self.slots[*self.next];
+            let slot = &self.slots[self.next];
             let len: usize = slot.dims.iter().product();
-            let values = &self.values[*self.offset..*self.offset + len];
-            if self.present[*self.next] > 0.0 {
-                let data =
-                    TensorData::new(values.to_vec(), slot.dims.clone()).convert_dtype(slot.dtype);
+            if self.present[self.next] > 0.0 {
+                let values = self.values[self.offset..self.offset + len].to_vec();
+                let data = TensorData::new(values, slot.dims.clone()).convert_dtype(slot.dtype);
                 self.grads
                     .register::<D>(param.id, Tensor::from_data(data, &slot.device));
             }
-            *self.offset += len;
-            *self.next += 1;
+            self.offset += len;
+            self.next += 1;
         }
     }
     module.visit(&mut Register {
@@ -118,8 +113,8 @@ pub fn all_reduce_gradients<M: Module>(
         values,
         present,
         slots: &slots,
-        offset: &mut offset,
-        next: &mut next,
+        offset: 0,
+        next: 0,
     });
     Ok(())
 }

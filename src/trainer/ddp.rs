@@ -20,40 +20,19 @@ use crate::distributed::{FailOnPanic, FollowerData, LeaderData, ProcessGroup, Ra
 use crate::module::LightningModule;
 
 impl Trainer {
-    /// The training device of each rank: precision set, autodiff on.
-    fn rank_training_devices(&self) -> Result<Vec<Device>> {
-        self.config
-            .rank_devices()?
-            .into_iter()
-            .map(|mut device| {
-                self.config.precision.configure(&mut device)?;
-                Ok(if self.config.gradient_checkpointing {
-                    device.autodiff().gradient_checkpointing()
-                } else {
-                    device.autodiff()
-                })
-            })
-            .collect()
-    }
-
     /// The rank of a follower: the Trainer's options, no callbacks or loggers.
     fn follower_run(&self, device: Device, ranks: RankInfo, group: &Arc<ProcessGroup>) -> Run {
         let mut cx = HookContext::new(device);
-        cx.min_epochs = self.config.min_epochs.unwrap_or(0);
-        cx.min_steps = self.config.min_steps.unwrap_or(0);
         cx.ranks = ranks;
         cx.group = Some(group.clone());
-        Run {
-            cfg: self.config.clone(),
-            callbacks: Vec::new(),
-            loggers: Vec::new(),
+        Run::new(
+            self.config.clone(),
             cx,
-            seed: self.seed,
-            hparams: Value::Null,
-            steps_since_flush: 0,
-            scaler: (self.config.precision == super::Precision::F16Mixed)
-                .then(super::GradScaler::default),
-        }
+            self.seed,
+            Value::Null,
+            Vec::new(),
+            Vec::new(),
+        )
     }
 
     pub(super) fn fit_ddp<M, D>(
@@ -67,7 +46,12 @@ impl Trainer {
         D: LightningDataModule<Batch = M::Batch> + ?Sized,
     {
         let world = self.config.world_size()?;
-        let devices = self.rank_training_devices()?;
+        let devices = self
+            .config
+            .rank_devices()?
+            .into_iter()
+            .map(|device| self.stage_device(device, Stage::Fit))
+            .collect::<Result<Vec<_>>>()?;
         let group = ProcessGroup::new(world);
         let host_sync = !self.config.backend_has_collective();
         // burn's communication server lives as long as this context (CUDA only).
@@ -81,7 +65,6 @@ impl Trainer {
         });
         let module_callbacks = module.configure_callbacks();
         let mut run = self.start_run(module_callbacks, Stage::Fit)?;
-        run.cx.device = devices[0].clone();
         run.cx.ranks = RankInfo::single_node(0, world);
         run.cx.group = Some(group.clone());
         run.cx.host_gradient_sync = host_sync;

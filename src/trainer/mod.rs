@@ -137,15 +137,7 @@ impl Trainer {
                 "notice: trainer.devices asks for {world} ranks; {stage} runs on the first device alone, so that every example counts exactly once"
             );
         }
-        let mut device = self.config.device()?;
-        self.config.precision.configure(&mut device)?;
-        let device = if stage == Stage::Fit && self.config.gradient_checkpointing {
-            device.autodiff().gradient_checkpointing()
-        } else if stage == Stage::Fit {
-            device.autodiff()
-        } else {
-            device
-        };
+        let device = self.stage_device(self.config.device()?, stage)?;
         let mut cx = HookContext::new(device);
         let fast = self.config.fast_dev_run.batches().is_some();
         let mut callbacks: Vec<Box<dyn Callback>> = std::mem::take(&mut self.callbacks);
@@ -180,8 +172,6 @@ impl Trainer {
             cx.log_dir = Some(dir);
         }
         self.log_dir = cx.log_dir.clone();
-        cx.min_epochs = self.config.min_epochs.unwrap_or(0);
-        cx.min_steps = self.config.min_steps.unwrap_or(0);
         if stage == Stage::Fit {
             let has_checkpoint = callbacks
                 .iter()
@@ -223,15 +213,26 @@ impl Trainer {
                 logger.log_hyperparams(&self.hparams)?;
             }
         }
-        Ok(Run {
-            cfg: self.config.clone(),
+        Ok(Run::new(
+            self.config.clone(),
+            cx,
+            self.seed,
+            self.hparams.clone(),
             callbacks,
             loggers,
-            cx,
-            seed: self.seed,
-            hparams: self.hparams.clone(),
-            steps_since_flush: 0,
-            scaler: (self.config.precision == Precision::F16Mixed).then(GradScaler::default),
+        ))
+    }
+
+    /// `device` as `stage` runs on it: the precision's float type, and autodiff (with gradient
+    /// checkpointing when asked) for `fit`.
+    fn stage_device(&self, mut device: Device, stage: Stage) -> Result<Device> {
+        self.config.precision.configure(&mut device)?;
+        Ok(if stage != Stage::Fit {
+            device
+        } else if self.config.gradient_checkpointing {
+            device.autodiff().gradient_checkpointing()
+        } else {
+            device.autodiff()
         })
     }
 

@@ -29,6 +29,30 @@ pub(crate) struct Run {
 }
 
 impl Run {
+    /// A run of `cfg` on `cx`'s device, with these callbacks and loggers.
+    pub fn new(
+        cfg: TrainerConfig,
+        mut cx: HookContext,
+        seed: Option<u64>,
+        hparams: Value,
+        callbacks: Vec<Box<dyn Callback>>,
+        loggers: Vec<Box<dyn Logger>>,
+    ) -> Self {
+        cx.min_epochs = cfg.min_epochs.unwrap_or(0);
+        cx.min_steps = cfg.min_steps.unwrap_or(0);
+        let scaler = (cfg.precision == super::Precision::F16Mixed).then(super::GradScaler::default);
+        Self {
+            cfg,
+            callbacks,
+            loggers,
+            cx,
+            seed,
+            hparams,
+            steps_since_flush: 0,
+            scaler,
+        }
+    }
+
     /// Calls `f` on every callback (in order), then returns; the module's hook follows.
     pub fn callbacks(
         &mut self,

@@ -2,6 +2,8 @@
 //! running an example binary with its output kept for assertion messages, reading a logged
 //! metric back.
 
+pub mod fuzz;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

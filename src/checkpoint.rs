@@ -22,6 +22,8 @@ use serde_json::Value;
 use crate::trainer::Progress;
 
 const MAGIC: &[u8; 8] = b"BLCKPT01";
+/// The header layout this version writes and reads.
+const FORMAT: u32 = 1;
 
 /// Everything in a checkpoint except the binary tensors; hooks may read and extend it.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -58,6 +60,16 @@ pub struct Checkpoint {
     pub state: CheckpointState,
     /// Binary sections by name (`module`, `optimizer.0`, `scheduler.0`, …).
     pub sections: BTreeMap<String, Vec<u8>>,
+}
+
+/// Name of the section holding optimizer `i`'s state.
+pub fn optimizer_section(i: usize) -> String {
+    format!("optimizer.{i}")
+}
+
+/// Name of the section holding the state of optimizer `i`'s scheduler.
+pub fn scheduler_section(i: usize) -> String {
+    format!("scheduler.{i}")
 }
 
 struct ShapeVisitor {
@@ -122,17 +134,7 @@ impl Checkpoint {
                 );
             }
         }
-        let bytes = self
-            .sections
-            .get("module")
-            .with_context(|| format!("checkpoint {} has no module weights", source.display()))?;
-        let record =
-            ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.clone())).map_err(|e| {
-                anyhow::anyhow!(
-                    "checkpoint {}: module weights are unreadable: {e:?}",
-                    source.display()
-                )
-            })?;
+        let record = self.module_record(source)?;
         module.try_load_record(record).map_err(|e| {
             anyhow::anyhow!(
                 "checkpoint {} does not fit this model: {e:?}",
@@ -141,10 +143,22 @@ impl Checkpoint {
         })
     }
 
+    /// The `module` section parsed as a burn record (what [`load_module`](Self::load_module)
+    /// loads, and what a written checkpoint is checked with).
+    pub fn module_record(&self, source: &Path) -> Result<ModuleRecord> {
+        let bytes = self.section("module", source, "module weights")?;
+        ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| {
+            anyhow::anyhow!(
+                "checkpoint {}: module weights are unreadable: {e:?}",
+                source.display()
+            )
+        })
+    }
+
     /// Serialises to bytes (header, sections, CRC32C).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut state = self.state.clone();
-        state.format = 1;
+        state.format = FORMAT;
         state.sections = self
             .sections
             .iter()
@@ -166,6 +180,7 @@ impl Checkpoint {
     }
 
     /// Parses bytes written by [`to_bytes`](Self::to_bytes); `source` names the file in errors.
+    /// Every length in the file is checked against the bytes present before it is used.
     pub fn from_bytes(bytes: &[u8], source: &Path) -> Result<Self> {
         let name = source.display();
         if bytes.len() < MAGIC.len() + 12 || &bytes[..8] != MAGIC {
@@ -178,28 +193,67 @@ impl Checkpoint {
                 "checkpoint {name} is corrupted: its CRC32C does not match (the file was truncated or modified)"
             );
         }
-        let header_len = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes")) as usize;
-        let header = body
-            .get(16..16 + header_len)
-            .with_context(|| format!("checkpoint {name}: header runs past the end of the file"))?;
+        let header_len = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes"));
+        let header = usize::try_from(header_len)
+            .ok()
+            .and_then(|len| body.get(16..16usize.checked_add(len)?))
+            .with_context(|| {
+                format!(
+                    "checkpoint {name}: the header length at byte 8 ({header_len}) runs past the end of the file ({} bytes)",
+                    bytes.len()
+                )
+            })?;
         let state: CheckpointState = serde_json::from_slice(header)
             .with_context(|| format!("checkpoint {name}: header is not valid JSON"))?;
+        if state.format != FORMAT {
+            bail!(
+                "checkpoint {name} is in format {}, this version of burn-lightning reads format {FORMAT} (was it written by a newer version?)",
+                state.format
+            );
+        }
         let mut sections = BTreeMap::new();
-        let mut at = 16 + header_len;
+        let mut at = 16 + header.len();
         for (section, len) in &state.sections {
-            let end = at + *len as usize;
-            let data = body.get(at..end).with_context(|| {
-                format!("checkpoint {name}: section `{section}` runs past the end of the file")
-            })?;
-            sections.insert(section.clone(), data.to_vec());
-            at = end;
+            let data = usize::try_from(*len)
+                .ok()
+                .and_then(|len| body.get(at..at.checked_add(len)?))
+                .with_context(|| {
+                    format!(
+                        "checkpoint {name}: section `{section}` ({len} bytes from byte {at}) runs past the end of the file"
+                    )
+                })?;
+            if sections.insert(section.clone(), data.to_vec()).is_some() {
+                bail!("checkpoint {name}: section `{section}` appears twice in the header");
+            }
+            at += data.len();
+        }
+        if at != body.len() {
+            bail!(
+                "checkpoint {name}: {} bytes after the last section are not listed in the header",
+                body.len() - at
+            );
         }
         Ok(Self { state, sections })
     }
 
-    /// Writes atomically to `path` (temp file, fsync, rename, fsync of the directory).
+    /// The section `section`, or an error naming the checkpoint and `what` it should hold.
+    pub fn section(&self, section: &str, source: &Path, what: &str) -> Result<&[u8]> {
+        self.sections
+            .get(section)
+            .map(Vec::as_slice)
+            .with_context(|| format!("checkpoint {} has no {what}", source.display()))
+    }
+
+    /// Writes atomically to `path` (temp file, fsync, rename, fsync of the directory), after
+    /// reading the bytes back, so a file that would not parse never replaces a good one.
     pub fn save(&self, path: &Path) -> Result<()> {
         let bytes = self.to_bytes()?;
+        Self::from_bytes(&bytes, path).with_context(|| {
+            format!(
+                "checkpoint {} was not written: it does not read back",
+                path.display()
+            )
+        })?;
         atomic_write(path, &bytes)
     }
 

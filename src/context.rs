@@ -67,6 +67,8 @@ pub struct HookContext {
     /// A callback's hook is running: callbacks run on rank 0 alone, so their `sync_dist` logs
     /// have no peers to reduce with and keep rank 0's value.
     pub(crate) in_callback: bool,
+    /// Whether a validation loop inside this `fit` has run (the sanity check aside).
+    pub(crate) validation_has_run: bool,
 }
 
 impl HookContext {
@@ -96,6 +98,7 @@ impl HookContext {
             deferred_sync: None,
             host_gradient_sync: false,
             in_callback: false,
+            validation_has_run: false,
         }
     }
 
@@ -167,6 +170,12 @@ impl HookContext {
         self.stage == RunningStage::Validating
             && self.num_training_batches > 0
             && !self.check_on_train_epoch_end
+    }
+
+    /// Whether a validation loop inside this `fit` has run since it started (the sanity check
+    /// does not count): before that, a monitored validation metric cannot exist yet.
+    pub fn validation_has_run(&self) -> bool {
+        self.validation_has_run
     }
 
     /// Logs `value` under `name` with the defaults of the current hook (Lightning's `self.log`).

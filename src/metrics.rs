@@ -80,7 +80,9 @@ impl LogOptions {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct EpochAccumulator {
     reduce: Reduce,
+    #[serde(with = "crate::float_serde")]
     total: f64,
+    #[serde(with = "crate::float_serde")]
     weight: f64,
     prog_bar: bool,
     logger: bool,
@@ -90,8 +92,10 @@ struct EpochAccumulator {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MetricStore {
     /// Latest value of every key; what `ModelCheckpoint` and `EarlyStopping` monitor.
+    #[serde(with = "crate::float_serde::map")]
     pub callback_metrics: BTreeMap<String, f64>,
     /// Latest values marked `prog_bar`.
+    #[serde(with = "crate::float_serde::map")]
     pub progress_bar_metrics: BTreeMap<String, f64>,
     /// Values waiting to be written by the loggers at the next logging step.
     #[serde(skip)]

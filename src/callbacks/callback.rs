@@ -168,6 +168,12 @@ pub trait Callback: Send {
     fn load_state_dict(&mut self, state: Value) -> Result<()> {
         Ok(())
     }
+    /// After a checkpoint is serialised and before it replaces the file on disk: whether
+    /// `state`, read back from it, would restore (an error keeps the previous file). Callbacks
+    /// with a typed state parse it here, as `load_state_dict` would.
+    fn check_state_dict(&self, state: &Value) -> Result<()> {
+        Ok(())
+    }
     /// While a checkpoint is written, after `state_dict`: may add entries to it.
     fn on_save_checkpoint(
         &mut self,

@@ -31,6 +31,7 @@ pub struct EarlyStopping {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 struct StoppingState {
     wait_count: usize,
+    #[serde(with = "crate::float_serde::option")]
     best_score: Option<f64>,
     stopped_epoch: Option<usize>,
     reason: Option<String>,
@@ -153,6 +154,10 @@ impl Callback for EarlyStopping {
     }
     fn load_state_dict(&mut self, state: Value) -> Result<()> {
         self.state = serde_json::from_value(state)?;
+        Ok(())
+    }
+    fn check_state_dict(&self, state: &Value) -> Result<()> {
+        serde_json::from_value::<StoppingState>(state.clone())?;
         Ok(())
     }
 }

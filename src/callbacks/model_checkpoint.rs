@@ -30,12 +30,16 @@ pub struct ModelCheckpoint {
     /// Save every N optimizer steps instead (at batch end; mid-epoch checkpoints).
     pub every_n_train_steps: Option<usize>,
     state: CheckpointBook,
+    /// The missing-monitor warning is printed once per run, as Lightning's warning cache does.
+    warned_missing_monitor: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct CheckpointBook {
+    #[serde(with = "crate::float_serde::pairs")]
     best_k_models: Vec<(PathBuf, f64)>,
     best_model_path: String,
+    #[serde(with = "crate::float_serde::option")]
     best_model_score: Option<f64>,
     last_model_path: String,
     last_saved_step: Option<usize>,
@@ -103,16 +107,37 @@ impl ModelCheckpoint {
         }
         self.state.last_saved_step = Some(step);
         let score = match &self.monitor {
+            // NaN ranks worst, as in Lightning: a diverged epoch must never become "best".
             Some(key) => match cx.callback_metrics().get(key) {
+                Some(v) if v.is_nan() => Some(self.mode.worst()),
                 Some(v) => Some(*v),
-                None => bail!(
-                    "ModelCheckpoint(monitor=`{key}`) could not find `{key}` among the logged metrics [{}]; log it with cx.log(\"{key}\", ..) or fix the monitor name",
-                    cx.callback_metrics()
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                None => {
+                    let message = format!(
+                        "ModelCheckpoint(monitor=`{key}`) could not find `{key}` among the logged metrics [{}]; log it with cx.log(\"{key}\", ..) or fix the monitor name",
+                        cx.callback_metrics()
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    // Lightning's rule: an error once validation has run; before that (or with
+                    // validation switched off) a warning, no top-k save, and `last.ckpt` still.
+                    if cx.validation_has_run() {
+                        bail!("{message}");
+                    }
+                    if !self.warned_missing_monitor {
+                        self.warned_missing_monitor = true;
+                        eprintln!(
+                            "warning: {message}. Validation has not run yet: no top-k checkpoint is saved until `{key}` is logged{}",
+                            if self.save_last {
+                                " (last.ckpt still is)"
+                            } else {
+                                ""
+                            }
+                        );
+                    }
+                    return self.save_last_only(cx);
+                }
             },
             None => None,
         };
@@ -160,6 +185,11 @@ impl ModelCheckpoint {
                 });
             }
         }
+        self.save_last_only(cx)
+    }
+
+    /// Requests `last.ckpt` when `save_last` is on.
+    fn save_last_only(&mut self, cx: &mut HookContext) -> Result<()> {
         if self.save_last {
             let last = self.dir().join("last.ckpt");
             self.state.last_model_path = last.to_string_lossy().into_owned();
@@ -184,6 +214,7 @@ impl Default for ModelCheckpoint {
             every_n_epochs: 1,
             every_n_train_steps: None,
             state: CheckpointBook::default(),
+            warned_missing_monitor: false,
         }
     }
 }
@@ -272,6 +303,10 @@ impl Callback for ModelCheckpoint {
     }
     fn load_state_dict(&mut self, state: Value) -> Result<()> {
         self.state = serde_json::from_value(state)?;
+        Ok(())
+    }
+    fn check_state_dict(&self, state: &Value) -> Result<()> {
+        serde_json::from_value::<CheckpointBook>(state.clone())?;
         Ok(())
     }
 }

@@ -218,10 +218,19 @@ impl LightningOptimizer {
 
     /// Restores what [`state_bytes`](Self::state_bytes) wrote.
     pub fn load_state_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        let optim = self.optim.clone();
-        self.optim = optim
-            .from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
-            .map_err(|e| anyhow::anyhow!("optimizer state is unreadable: {e:?}"))?;
+        self.optim = self.parse_state(bytes)?;
         Ok(())
+    }
+
+    /// Whether `bytes` would restore (a written checkpoint is checked with it).
+    pub fn check_state_bytes(&self, bytes: &[u8]) -> Result<()> {
+        self.parse_state(bytes).map(drop)
+    }
+
+    fn parse_state(&self, bytes: &[u8]) -> Result<ModuleOptimizer> {
+        self.optim
+            .clone()
+            .from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+            .map_err(|e| anyhow::anyhow!("optimizer state is unreadable: {e:?}"))
     }
 }

@@ -68,6 +68,7 @@ pub struct ReduceLrOnPlateau {
     pub min_lr: f64,
     /// Direction of improvement.
     pub mode: Mode,
+    #[serde(with = "crate::float_serde")]
     best: f64,
     bad_epochs: usize,
     cooldown_left: usize,
@@ -96,7 +97,9 @@ impl ReduceLrOnPlateau {
             Mode::Min => metric < self.best * (1.0 - self.threshold),
             Mode::Max => metric > self.best * (1.0 + self.threshold),
         };
-        if better || self.best.is_infinite() {
+        // No best yet: it starts at ±inf, and a NaN (a NaN metric, or a checkpoint written before
+        // non-finite floats round-tripped) would otherwise never be beaten.
+        if better || !self.best.is_finite() {
             self.best = metric;
             self.bad_epochs = 0;
         } else {
@@ -226,6 +229,11 @@ impl LrSchedulerState {
             }
             Schedule::Plateau(p) => serde_json::to_vec(p)?,
         })
+    }
+
+    /// Whether `bytes` would restore (a written checkpoint is checked with it).
+    pub fn check_bytes(&self, bytes: &[u8]) -> Result<()> {
+        self.clone().load_bytes(bytes)
     }
 
     /// Restores what [`to_bytes`](Self::to_bytes) wrote.

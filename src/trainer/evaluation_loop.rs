@@ -125,6 +125,9 @@ pub(crate) fn run_evaluation<M: LightningModule>(
     } else {
         run.cx.metrics.finish_epoch();
         run.write_logs()?;
+        if kind.in_fit() {
+            run.cx.validation_has_run = true;
+        }
     }
     if test {
         run.callbacks(|c, cx| c.on_test_end(cx))?;

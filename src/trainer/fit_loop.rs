@@ -32,7 +32,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 
-use crate::checkpoint::{Checkpoint, parameter_shapes};
+use crate::checkpoint::{Checkpoint, optimizer_section, parameter_shapes, scheduler_section};
 use crate::data::{Batch, DataLoader, mix};
 use crate::datamodule::LightningDataModule;
 use crate::distributed::gradients;
@@ -540,28 +540,16 @@ fn restore_training_state(
     path: &Path,
 ) -> Result<()> {
     for (i, opt) in optimizers.iter_mut().enumerate() {
-        let bytes = ck
-            .sections
-            .get(&format!("optimizer.{i}"))
-            .with_context(|| {
-                format!(
-                    "checkpoint {} has no state for optimizer {i}",
-                    path.display()
-                )
-            })?;
+        let bytes = ck.section(
+            &optimizer_section(i),
+            path,
+            &format!("state for optimizer {i}"),
+        )?;
         opt.load_state_bytes(bytes)
             .with_context(|| format!("checkpoint {}", path.display()))?;
         if let Some(s) = opt.scheduler.as_mut() {
-            let bytes = ck
-                .sections
-                .get(&format!("scheduler.{i}"))
-                .with_context(|| {
-                    format!(
-                        "checkpoint {} has no state for the scheduler of optimizer {i}",
-                        path.display()
-                    )
-                })?;
-            s.load_bytes(bytes)
+            let what = format!("state for the scheduler of optimizer {i}");
+            s.load_bytes(ck.section(&scheduler_section(i), path, &what)?)
                 .with_context(|| format!("checkpoint {}", path.display()))?;
         }
     }

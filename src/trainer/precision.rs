@@ -89,6 +89,7 @@ pub fn all_parameters_are<M: Module>(module: &M, dtype: burn::tensor::DType) -> 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GradScaler {
     /// The factor the loss is multiplied by before backward.
+    #[serde(with = "crate::float_serde")]
     pub scale: f64,
     /// Consecutive steps without overflow.
     pub good_steps: usize,

@@ -7,10 +7,11 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::callbacks::Callback;
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, atomic_write, optimizer_section, scheduler_section};
 use crate::context::HookContext;
 use crate::datamodule::LightningDataModule;
 use crate::loggers::Logger;
+use crate::metrics::MetricStore;
 use crate::module::LightningModule;
 use crate::optim::LightningOptimizer;
 
@@ -193,15 +194,50 @@ impl Run {
         ck.state.grad_scaler = self.scaler.clone();
         ck.put_module(module)?;
         for (i, opt) in optimizers.iter().enumerate() {
-            ck.sections
-                .insert(format!("optimizer.{i}"), opt.state_bytes()?);
+            ck.sections.insert(optimizer_section(i), opt.state_bytes()?);
             if let Some(s) = &opt.scheduler {
-                ck.sections.insert(format!("scheduler.{i}"), s.to_bytes()?);
+                ck.sections.insert(scheduler_section(i), s.to_bytes()?);
             }
         }
-        ck.save(path)
+        let bytes = ck.to_bytes()?;
+        self.check_resumable(&bytes, path, optimizers)
+            .with_context(|| {
+                format!(
+                    "checkpoint {} was not written: read back, it would not resume (the previous file is kept)",
+                    path.display()
+                )
+            })?;
+        atomic_write(path, &bytes)
             .with_context(|| format!("saving checkpoint {}", path.display()))?;
         self.cx.last_checkpoint_path = Some(path.to_path_buf());
+        Ok(())
+    }
+
+    /// Reads `bytes` back as a resume would, before they replace anything on disk: header and
+    /// sections, module and optimizer records, scheduler, metric and callback states.
+    fn check_resumable(
+        &self,
+        bytes: &[u8],
+        path: &Path,
+        optimizers: &[LightningOptimizer],
+    ) -> Result<()> {
+        let ck = Checkpoint::from_bytes(bytes, path)?;
+        ck.module_record(path)?;
+        for (i, opt) in optimizers.iter().enumerate() {
+            let what = format!("state for optimizer {i}");
+            opt.check_state_bytes(ck.section(&optimizer_section(i), path, &what)?)?;
+            if let Some(s) = &opt.scheduler {
+                let what = format!("state for the scheduler of optimizer {i}");
+                s.check_bytes(ck.section(&scheduler_section(i), path, &what)?)?;
+            }
+        }
+        serde_json::from_value::<MetricStore>(ck.state.metrics.clone()).context("metric state")?;
+        for cb in &self.callbacks {
+            if let Some(state) = ck.state.callbacks.get(&cb.state_key()) {
+                cb.check_state_dict(state)
+                    .with_context(|| format!("state of callback `{}`", cb.state_key()))?;
+            }
+        }
         Ok(())
     }
 

@@ -206,11 +206,7 @@ mod tests {
         assert_eq!(collect(1)[0], seeds[0]);
         let caught = catch_unwind(|| {
             fuzz("panics", 3, 10, &seeds, |b| {
-                if b.len() > 3 {
-                    panic!("boom")
-                } else {
-                    Ok(())
-                }
+                if b.len() > 3 { panic!("boom") } else { Ok(()) }
             })
         });
         let message = caught.unwrap_err();

@@ -223,6 +223,38 @@ fn pretrain_export_fill_mask_and_add_tokens() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// The smoke test runs the whole command: one batch of training and validation, then the
+/// export of the weights in memory (fast_dev_run keeps no checkpoint).
+#[test]
+fn fast_dev_run_pretrains_and_exports() {
+    let dir = temp_dir("fast-dev-run");
+    let config = write_config(&dir);
+    let out = bert(
+        &dir,
+        &[
+            "fit",
+            "-f",
+            config.to_str().unwrap(),
+            "--trainer.fast_dev_run=true",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("(from the last step)"), "{}", text(&out));
+    let hf = dir.join("run/hf");
+    let (_, _, report) =
+        bert::weights::load_pretrained(&hf, &burn::prelude::Device::flex()).unwrap();
+    assert!(
+        report.initialised.is_empty() && report.unused.is_empty(),
+        "{report:?}"
+    );
+    assert!(
+        !dir.join("run/lightning_logs").exists(),
+        "fast_dev_run logs nothing"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[test]
 fn shipped_config_parses() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

@@ -223,24 +223,43 @@ fn fit(config: &ClassifierConfig, data: &mut FoldDataModule, ckpt: Option<&str>)
         let seconds = started.elapsed().as_secs_f64();
         let progress = trainer.progress();
         let epochs = (progress.epoch + usize::from(progress.epoch_finished)).max(1);
-        let best = trainer
-            .best_checkpoint_path()
-            .map(Path::to_path_buf)
-            .context("no best checkpoint was written (is trainer.enable_checkpointing false?)")?;
         // Out-of-fold scores come from the best epoch's weights, as the notebook keeps the
         // best epoch's predictions; the predict loader yields the fold's rows in table order.
-        let probabilities = trainer.predict(module, data, Some("best"))?;
-        let (rows, labels): (Vec<usize>, Vec<usize>) = table
+        // Without checkpoints (fast_dev_run, enable_checkpointing: false) the weights training
+        // ended with score the fold.
+        let best = trainer.best_checkpoint_path().map(Path::to_path_buf);
+        let source = match &best {
+            Some(path) => path.display().to_string(),
+            None => {
+                eprintln!(
+                    "notice: fold {fold}: no checkpoint was kept (fast_dev_run or trainer.enable_checkpointing: false); scoring with the weights at the end of training"
+                );
+                "the weights at the end of training".to_string()
+            }
+        };
+        let probabilities = trainer.predict(module, data, best.as_ref().map(|_| "best"))?;
+        let probabilities = rows_of(&probabilities)?;
+        let (mut rows, mut labels): (Vec<usize>, Vec<usize>) = table
             .examples
             .iter()
             .zip(&table.folds)
             .filter(|(_, f)| **f == fold)
             .map(|(e, _)| (e.row, e.label))
             .unzip();
-        let scores = EpochScores::from_parts(rows_of(&probabilities)?, labels, rows);
+        if probabilities.len() < rows.len() {
+            // fast_dev_run and limit_predict_batches cut the predict loop short; the batches
+            // it ran cover the fold's first rows.
+            eprintln!(
+                "notice: fold {fold}: the predict loop was limited to {} of the fold's {} rows; only those are scored",
+                probabilities.len(),
+                rows.len()
+            );
+            rows.truncate(probabilities.len());
+            labels.truncate(probabilities.len());
+        }
+        let scores = EpochScores::from_parts(probabilities, labels, rows);
         println!(
-            "fold {fold}: best {} — AUC {:.4}, accuracy {:.4}; {:.1} s per epoch over {epochs} epochs",
-            best.display(),
+            "fold {fold}: best {source} — AUC {:.4}, accuracy {:.4}; {:.1} s per epoch over {epochs} epochs",
             scores.auc().unwrap_or(f64::NAN),
             scores.accuracy(),
             seconds / epochs as f64

@@ -231,6 +231,52 @@ fn a_fold_trains_in_mixed_precision() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// The smoke test runs the whole command: every fold trains one batch and is scored with the
+/// weights in memory (fast_dev_run keeps no checkpoint), and the out-of-fold table is written.
+#[test]
+fn fast_dev_run_runs_every_fold_end_to_end() {
+    let dir = temp_dir("fast-dev-run");
+    let csv = dir.join("reviews.csv");
+    write_reviews(&csv);
+    let config = write_config(&dir, &csv);
+    let out = deberta(
+        &dir,
+        &[
+            "fit",
+            "-f",
+            config.to_str().unwrap(),
+            "--trainer.fast_dev_run=true",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("fold 0: best the weights at the end of training"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stdout.contains("fold 1: best the weights at the end of training"),
+        "{}",
+        text(&out)
+    );
+    // One predict batch per fold: eval_batch_size defaults to twice batch_size (8).
+    let oof = std::fs::read_to_string(dir.join("oof.csv")).unwrap();
+    for fold in ["0", "1"] {
+        let rows = oof
+            .lines()
+            .skip(1)
+            .filter(|l| l.split(',').nth(1) == Some(fold))
+            .count();
+        assert_eq!(rows, 16, "fold {fold}: {oof}");
+    }
+    assert!(
+        !dir.join("fold_0/lightning_logs").exists(),
+        "fast_dev_run logs nothing"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[test]
 fn shipped_configs_parse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

@@ -1,0 +1,243 @@
+//! Crash safety through the real `etm` binary: a run that checkpoints every epoch (a few steps)
+//! is SIGKILLed at random moments at least ten times; after each kill `--ckpt-path last`
+//! continues it, and the weights it ends with equal an uninterrupted run's, bit for bit (as do
+//! the logged epoch means and the LR schedule's state).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn_lightning::Stage;
+use burn_lightning::checkpoint::Checkpoint;
+use test_support::fuzz::Rng;
+
+const KILLS: usize = 10;
+
+fn temp_dir(name: &str) -> PathBuf {
+    test_support::temp_dir("etm-kill", name)
+}
+
+/// 90 short posts over three themes in the 20news-bydate layout.
+fn write_corpus(root: &Path) {
+    let themes = [
+        (
+            "rec.autos",
+            ["engine", "car", "wheel", "brake", "fuel", "road"],
+        ),
+        (
+            "sci.space",
+            ["orbit", "launch", "rocket", "moon", "nasa", "star"],
+        ),
+        (
+            "talk.politics",
+            ["vote", "senate", "law", "party", "court", "tax"],
+        ),
+    ];
+    for (split, count) in [("20news-bydate-train", 24), ("20news-bydate-test", 6)] {
+        for (t, (group, words)) in themes.iter().enumerate() {
+            let dir = root.join(split).join(group);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..count {
+                let body: Vec<&str> = (0..10)
+                    .map(|j| words[(i * 5 + j * 3 + t) % words.len()])
+                    .collect();
+                std::fs::write(
+                    dir.join(format!("{}", 100 + i)),
+                    format!("Subject: {group}\n\n{}\n", body.join(" ")),
+                )
+                .unwrap();
+            }
+        }
+    }
+}
+
+fn write_config(dir: &Path, data: &Path) -> PathBuf {
+    let config = format!(
+        r#"seed: 4
+root_dir: {root}
+dataset:
+  name: 20ng
+  params:
+    data_dir: {data}
+    batch_size: 16
+    num_workers: 0
+model:
+  name: etm
+  params:
+    num_topics: 3
+    t_hidden_size: 16
+    rho_size: 8
+    enc_drop: 0.3
+optimizer:
+  name: adam
+  params:
+    lr: 0.01
+scheduler:
+  name: step_lr
+  params:
+    step_size: 5
+    gamma: 0.5
+trainer:
+  max_epochs: 40
+  check_val_every_n_epoch: 1
+  num_sanity_val_steps: 0
+  enable_progress_bar: false
+  enable_model_summary: false
+  log_every_n_steps: 1
+"#,
+        root = dir.join("run").display(),
+        data = data.display()
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+/// The `last.ckpt` with the most optimizer steps among the run's versions.
+fn latest_last(dir: &Path) -> Option<(PathBuf, Checkpoint)> {
+    let logs = dir.join("run/lightning_logs");
+    std::fs::read_dir(logs)
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("checkpoints/last.ckpt"))
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let ck = Checkpoint::load(&p)
+                .unwrap_or_else(|e| panic!("a checkpoint left by a kill does not load: {e:#}"));
+            (p, ck)
+        })
+        .max_by_key(|(_, ck)| ck.state.progress.global_step)
+}
+
+/// The bit patterns of every weight in `path`, loaded into the ETM that `config` builds (burn's
+/// records also hold per-process parameter ids, so the raw sections differ between processes).
+fn weights(config_path: &Path, path: &Path) -> Vec<u32> {
+    struct Bits(Vec<u32>);
+    impl ModuleVisitor for Bits {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let values = param.val().into_data().convert::<f32>();
+            self.0
+                .extend(values.to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()));
+        }
+    }
+    let config = etm::cli::load_config(config_path, &[]).unwrap();
+    let mut data = etm::datamodule::open_dataset(
+        &config.dataset.name,
+        &config.dataset.params,
+        config.seed.unwrap_or(0),
+        config.model.params.bow_norm,
+    )
+    .unwrap();
+    data.prepare_data().unwrap();
+    data.setup(Stage::Fit).unwrap();
+    let module = etm::cli::build_module(&config, data.as_ref(), config_path).unwrap();
+    let module = Checkpoint::load(path)
+        .unwrap()
+        .load_module(module, path)
+        .unwrap();
+    let mut bits = Bits(Vec::new());
+    module.visit(&mut bits);
+    bits.0
+}
+
+fn command(config: &Path, resume: bool) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_etm"));
+    c.args(["fit", "-f", config.to_str().unwrap()]);
+    if resume {
+        c.args(["--ckpt-path", "last"]);
+    }
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+#[test]
+fn sigkilled_runs_resume_to_the_uninterrupted_weights() {
+    let data_dir = temp_dir("data");
+    write_corpus(&data_dir);
+
+    let straight = temp_dir("straight");
+    let config = write_config(&straight, &data_dir);
+    let started = Instant::now();
+    let out = command(&config, false).output().unwrap();
+    let full = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (reference_path, reference) = latest_last(&straight).unwrap();
+
+    let killed = temp_dir("killed");
+    let config = write_config(&killed, &data_dir);
+    let mut rng = Rng::new(2024);
+    let mut kills = 0;
+    let mut steps_at_kill = Vec::new();
+    loop {
+        let resume = latest_last(&killed).is_some();
+        let mut child = command(&config, resume).spawn().unwrap();
+        if kills == KILLS {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "the last resume failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            break;
+        }
+        // A random moment within the first fifth of an uninterrupted run's time: start-up,
+        // training steps, validation and checkpoint writes are all hit.
+        let wait =
+            Duration::from_secs_f64(full.as_secs_f64() * 0.2 * rng.below(1000) as f64 / 1000.0);
+        std::thread::sleep(wait);
+        match child.try_wait().unwrap() {
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                kills += 1;
+                steps_at_kill
+                    .push(latest_last(&killed).map_or(0, |(_, ck)| ck.state.progress.global_step));
+            }
+            Some(status) => panic!(
+                "the run finished ({status}) after {kills} kills; the test needs {KILLS}: shorten the waits"
+            ),
+        }
+    }
+    eprintln!("{kills} kills; last checkpoint's step after each: {steps_at_kill:?}");
+    assert!(
+        steps_at_kill.last().copied().unwrap_or(0) > 0,
+        "the killed runs made progress between kills: {steps_at_kill:?}"
+    );
+
+    let (path, resumed) = latest_last(&killed).unwrap();
+    let position = |ck: &Checkpoint| {
+        let p = &ck.state.progress;
+        (p.epoch, p.batch_in_epoch, p.global_step, p.total_batches)
+    };
+    assert_eq!(
+        position(&resumed),
+        position(&reference),
+        "{} ends where the uninterrupted run ended",
+        path.display()
+    );
+    let expected = weights(&config, &reference_path);
+    let got = weights(&config, &path);
+    assert_eq!(expected.len(), got.len());
+    let differing = expected.iter().zip(&got).filter(|(a, b)| a != b).count();
+    assert_eq!(
+        differing,
+        0,
+        "{differing} of {} weights differ from the uninterrupted run's",
+        expected.len()
+    );
+    // The epoch means logged at the end and the optimizer's schedule match too.
+    assert_eq!(resumed.state.metrics, reference.state.metrics);
+    assert_eq!(
+        resumed.sections["scheduler.0"],
+        reference.sections["scheduler.0"]
+    );
+    std::fs::remove_dir_all(data_dir).ok();
+    std::fs::remove_dir_all(straight).ok();
+    std::fs::remove_dir_all(killed).ok();
+}

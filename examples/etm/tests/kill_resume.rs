@@ -118,8 +118,13 @@ fn weights(config_path: &Path, path: &Path) -> Vec<u32> {
     impl ModuleVisitor for Bits {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             let values = param.val().into_data().convert::<f32>();
-            self.0
-                .extend(values.to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()));
+            self.0.extend(
+                values
+                    .try_to_vec::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits()),
+            );
         }
     }
     let config = etm::cli::load_config(config_path, &[]).unwrap();

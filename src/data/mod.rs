@@ -6,6 +6,7 @@ mod csv_table;
 mod loader;
 mod packaged;
 mod sampler;
+mod walk;
 
 pub use archive::{
     MAX_MEMBER_BYTES, MemberKind, member_path, read_member, require_file, save_member,
@@ -17,3 +18,4 @@ pub use loader::{BatchIter, DataLoader, Dataset};
 pub use packaged::{PackagedData, sha256_file};
 pub(crate) use sampler::mix;
 pub use sampler::{Sampler, Shard};
+pub use walk::walk_files;

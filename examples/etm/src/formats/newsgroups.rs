@@ -301,7 +301,7 @@ mod tests {
             // or type is parsed rather than stopped at the checksum.
             case += 1;
             let mut tar = tar.to_vec();
-            if case % 2 == 0 && tar.len() >= 512 {
+            if case.is_multiple_of(2) && tar.len() >= 512 {
                 let mut header = tar::Header::new_old();
                 header.as_mut_bytes().copy_from_slice(&tar[..512]);
                 header.set_cksum();

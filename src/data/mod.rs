@@ -1,14 +1,21 @@
 //! Data loading: datasets, samplers, batches and the prefetching [`DataLoader`].
 
+mod archive;
 mod batch;
 mod csv_table;
 mod loader;
 mod packaged;
 mod sampler;
+mod walk;
 
+pub use archive::{
+    MAX_MEMBER_BYTES, MemberKind, member_path, read_member, require_file, save_member,
+    tar_member_kind, unzip_member, unzip_member_capped, zip_member_kind,
+};
 pub use batch::Batch;
 pub use csv_table::read_csv_columns;
 pub use loader::{BatchIter, DataLoader, Dataset};
-pub use packaged::{PackagedData, sha256_file, unzip_member};
+pub use packaged::{PackagedData, sha256_file};
 pub(crate) use sampler::mix;
 pub use sampler::{Sampler, Shard};
+pub use walk::walk_files;

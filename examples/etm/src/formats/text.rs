@@ -140,7 +140,8 @@ pub enum TextSource {
     Lines(PathBuf),
     /// One column of a CSV file with a header row.
     CsvColumn(PathBuf, String),
-    /// Every file under a directory, one document each.
+    /// Every file under a directory (sorted; hidden files and symlink loops passed by), one
+    /// document each.
     Directory(PathBuf),
 }
 
@@ -176,36 +177,16 @@ impl TextSource {
                 .map(String::from)
                 .collect()),
             Self::CsvColumn(p, column) => read_csv_column(p, column),
-            Self::Directory(dir) => {
-                let mut files = Vec::new();
-                collect_files(dir, &mut files)?;
-                files.sort();
-                files
-                    .iter()
-                    .map(|f| {
-                        let bytes = std::fs::read(f)
-                            .with_context(|| format!("cannot read {}", f.display()))?;
-                        Ok(String::from_utf8_lossy(&bytes).into_owned())
-                    })
-                    .collect()
-            }
+            Self::Directory(dir) => burn_lightning::data::walk_files(dir)?
+                .iter()
+                .map(|f| {
+                    let bytes =
+                        std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+                    Ok(String::from_utf8_lossy(&bytes).into_owned())
+                })
+                .collect(),
         }
     }
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect_files(&path, out)?;
-        } else if !path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// The values of `column` in a CSV file with a header row.
@@ -258,5 +239,27 @@ mod tests {
         let texts = vec!["one two".to_string()];
         let e = build_corpus(&texts, &Preprocessing::default()).unwrap_err();
         assert!(e.to_string().contains("lower min_df"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_with_symlink_loops_is_read_once() {
+        let root = test_support::temp_dir("etm-text", "loops");
+        let docs = root.join("docs");
+        std::fs::create_dir_all(docs.join("sub")).unwrap();
+        std::fs::write(docs.join("b.txt"), "second").unwrap();
+        std::fs::write(docs.join("sub/a.txt"), "first").unwrap();
+        std::os::unix::fs::symlink("..", docs.join("up")).unwrap();
+        std::os::unix::fs::symlink("..", docs.join("sub/back")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let source = TextSource::Directory(docs);
+        std::thread::spawn(move || {
+            let _ = tx.send(source.read().map_err(|e| format!("{e:#}")));
+        });
+        let texts = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("reading the directory did not finish: it follows a symlink loop");
+        assert_eq!(texts.unwrap(), ["second", "first"]);
+        std::fs::remove_dir_all(root).ok();
     }
 }

@@ -23,7 +23,7 @@ pub fn validate_precompiled_charsmap(map: &[u8]) -> Result<()> {
         bail!("{} bytes, shorter than its 4-byte trie length", map.len());
     };
     let trie_bytes = u32::from_le_bytes(head.try_into().expect("4 bytes")) as usize;
-    if trie_bytes % 4 != 0 || trie_bytes > map.len() - 4 {
+    if !trie_bytes.is_multiple_of(4) || trie_bytes > map.len() - 4 {
         bail!(
             "a trie of {trie_bytes} bytes: expected a multiple of 4 within the {} bytes after the length",
             map.len() - 4

@@ -2,6 +2,7 @@
 
 mod archive;
 mod batch;
+mod charsmap;
 mod csv_table;
 mod loader;
 mod packaged;
@@ -13,6 +14,7 @@ pub use archive::{
     tar_member_kind, unzip_member, unzip_member_capped, zip_member_kind,
 };
 pub use batch::Batch;
+pub use charsmap::{check_tokenizer_json_charsmaps, validate_precompiled_charsmap};
 pub use csv_table::read_csv_columns;
 pub use loader::{BatchIter, DataLoader, Dataset};
 pub use packaged::{PackagedData, sha256_file};

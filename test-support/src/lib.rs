@@ -3,6 +3,7 @@
 //! metric back.
 
 pub mod fuzz;
+pub mod spm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -165,6 +165,27 @@ fn pretrain_export_fill_mask_and_add_tokens() {
     assert!(shown.contains("read from the cache"), "{}", text(&again));
     assert!(shown.contains("val_mlm_acc"), "{}", text(&again));
 
+    // A damaged cache (a count the file cannot hold, which once aborted on allocation) is
+    // reported and rebuilt, and the run goes on.
+    let cache = dir.join("data/cache");
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("examples-") {
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes[8..16].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+    let rebuilt = bert(&dir, &["validate", "-f", cfg, "--ckpt-path", "best"]);
+    assert!(rebuilt.status.success(), "{}", text(&rebuilt));
+    let stderr = String::from_utf8_lossy(&rebuilt.stderr);
+    assert!(
+        stderr.contains("checksum mismatch") && stderr.contains("building the examples again"),
+        "{}",
+        text(&rebuilt)
+    );
+
     // fill-mask from the exported directory.
     let out = bert(
         &dir,

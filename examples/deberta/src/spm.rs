@@ -139,7 +139,14 @@ impl SentencePieceModel {
                 })?,
                 (3, Value::Bytes(normalizer)) => fields(normalizer, |n, v| {
                     match (n, v) {
-                        (2, Value::Bytes(map)) => model.precompiled_charsmap = map.to_vec(),
+                        (2, Value::Bytes(map)) => {
+                            // Where the charsmap starts in the file, for the error message.
+                            let offset = map.as_ptr() as usize - bytes.as_ptr() as usize;
+                            burn_lightning::data::validate_precompiled_charsmap(map).with_context(
+                                || format!("precompiled charsmap (at byte {offset})"),
+                            )?;
+                            model.precompiled_charsmap = map.to_vec()
+                        }
                         (3, Value::Varint(b)) => model.add_dummy_prefix = b != 0,
                         _ => {}
                     }
@@ -194,7 +201,7 @@ mod tests {
     use super::*;
 
     /// A hand-encoded ModelProto: pieces "[UNK]" (unknown) and "▁a" (score −1.5), unk_id 0,
-    /// byte_fallback on, a 3-byte charsmap.
+    /// byte_fallback on, a one-rule charsmap (`x` → `y`).
     fn tiny() -> Vec<u8> {
         let piece = |text: &str, score: f32, kind: u8| {
             let mut p = vec![0x0a, text.len() as u8];
@@ -210,8 +217,18 @@ mod tests {
         bytes.extend(piece("▁a", -1.5, 1));
         // trainer_spec { byte_fallback (35) = 1, unk_id (40) = 0 }
         bytes.extend([0x12, 0x06, 0x98, 0x02, 0x01, 0xc0, 0x02, 0x00]);
-        // normalizer_spec { precompiled_charsmap (2) = [1, 2, 3], add_dummy_prefix (3) = 0 }
-        bytes.extend([0x1a, 0x07, 0x12, 0x03, 1, 2, 3, 0x18, 0x00]);
+        // normalizer_spec { precompiled_charsmap (2) = a valid map, add_dummy_prefix (3) = 0 }
+        let map = test_support::spm::charsmap(&[("x", "y")]);
+        let mut normalizer = vec![0x12];
+        normalizer.extend([(map.len() as u8) | 0x80, (map.len() >> 7) as u8]);
+        normalizer.extend(&map);
+        normalizer.extend([0x18, 0x00]);
+        bytes.extend([
+            0x1a,
+            (normalizer.len() as u8) | 0x80,
+            (normalizer.len() >> 7) as u8,
+        ]);
+        bytes.extend(normalizer);
         bytes
     }
 
@@ -229,7 +246,46 @@ mod tests {
             (m.unk_id, m.byte_fallback, m.add_dummy_prefix),
             (0, true, false)
         );
-        assert_eq!(m.precompiled_charsmap, vec![1, 2, 3]);
+        assert_eq!(
+            m.precompiled_charsmap,
+            test_support::spm::charsmap(&[("x", "y")])
+        );
+    }
+
+    #[test]
+    fn a_valid_charsmap_is_accepted() {
+        let m = SentencePieceModel::from_bytes(&test_support::spm::small_model()).unwrap();
+        assert!(!m.precompiled_charsmap.is_empty());
+    }
+
+    #[test]
+    fn a_malformed_charsmap_is_refused_at_load() {
+        let pieces = [("[UNK]", 0.0, 2), ("▁a", -1.0, 1)];
+        let model = |map: &[u8]| test_support::spm::model_proto(&pieces, 0, false, Some(map), true);
+        // The root unit's offset leads far beyond the one-unit trie: the first encode would
+        // index out of bounds.
+        let err = SentencePieceModel::from_bytes(&model(&[4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]))
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("precompiled charsmap"),
+            "{err:#}"
+        );
+        // A trie length beyond the bytes present.
+        let err =
+            SentencePieceModel::from_bytes(&model(&[0xff, 0xff, 0xff, 0x7f, 0, 0])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("precompiled charsmap"),
+            "{err:#}"
+        );
+        // A leaf whose replacement starts past the normalized strings.
+        let mut map = test_support::spm::charsmap(&[("a", "b"), ("x", "y")]);
+        let len = map.len();
+        map.truncate(len - 3);
+        let err = SentencePieceModel::from_bytes(&model(&map)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("precompiled charsmap"),
+            "{err:#}"
+        );
     }
 
     #[test]

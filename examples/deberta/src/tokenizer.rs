@@ -65,9 +65,7 @@ impl DebertaTokenizer {
     /// From a Hugging Face `tokenizer.json`; its baked-in padding and truncation are dropped
     /// (batches are padded to their longest sequence, truncated to the configured `max_len`).
     pub fn from_tokenizer_json(path: &Path) -> Result<Self> {
-        let mut inner = Tokenizer::from_file(path)
-            .map_err(|e| anyhow!("{e}"))
-            .with_context(|| format!("reading {}", path.display()))?;
+        let mut inner = read_tokenizer_json(path)?;
         inner.with_padding(None);
         inner.with_truncation(None).map_err(|e| anyhow!("{e}"))?;
         Self::new(inner).with_context(|| format!("in {}", path.display()))
@@ -212,4 +210,18 @@ impl DebertaTokenizer {
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("writing {}", path.display()))
     }
+}
+
+/// Parses a `tokenizer.json`, checking first what the `tokenizers` crate would trust: a
+/// malformed precompiled charsmap loads there and panics on the first encode.
+fn read_tokenizer_json(path: &Path) -> Result<Tokenizer> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {} (a UTF-8 tokenizer.json)", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    burn_lightning::data::check_tokenizer_json_charsmaps(&json)
+        .with_context(|| format!("{}: a damaged normalizer", path.display()))?;
+    text.parse::<Tokenizer>()
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| format!("reading {}", path.display()))
 }

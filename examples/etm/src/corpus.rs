@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// One document as sorted, distinct word ids with their counts.
@@ -44,7 +45,9 @@ impl Document {
         self.counts.iter().sum()
     }
 
-    /// Each token once, in word-id order (counts must be whole numbers).
+    /// Each token once, in word-id order (counts must be whole numbers). The list is as long
+    /// as the document: [`halves`](Self::halves) avoids it for documents whose counts are
+    /// out of proportion to their words.
     pub fn tokens(&self) -> Vec<u32> {
         self.words
             .iter()
@@ -55,13 +58,84 @@ impl Document {
 
     /// Splits the tokens at random into two halves (the first gets ⌊n/2⌋), as document
     /// completion needs: the model sees the first and is scored on the second.
+    ///
+    /// The tokens are listed and shuffled when there are at most [`LISTED_TOKENS_BASE`] plus
+    /// [`LISTED_TOKENS_PER_WORD`] per distinct word of them, which covers real documents. A
+    /// count beyond that (`1e12` in an LDA-C file) would take memory and time far out of
+    /// proportion to the bytes that declared it; such documents are split per word instead:
+    /// each word gives the first half its proportional share, rounded at random, and a few
+    /// random words make up the rounding so the first half still holds ⌊n/2⌋.
     pub fn halves(&self, rng: &mut ChaCha8Rng) -> (Document, Document) {
+        let whole: Vec<u64> = self.counts.iter().map(|&c| c.round() as u64).collect();
+        let n = whole.iter().fold(0u64, |a, &c| a.saturating_add(c));
+        let listed = LISTED_TOKENS_BASE + LISTED_TOKENS_PER_WORD * self.words.len() as u64;
+        if n > listed {
+            return self.proportional_halves(&whole, n, rng);
+        }
         let mut tokens = self.tokens();
         tokens.shuffle(rng);
         let (first, second) = tokens.split_at(tokens.len() / 2);
         (Self::from_tokens(first), Self::from_tokens(second))
     }
+
+    /// [`halves`](Self::halves) without listing the tokens: `whole` are the rounded counts,
+    /// `n` their sum.
+    fn proportional_halves(
+        &self,
+        whole: &[u64],
+        n: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> (Document, Document) {
+        let k = n / 2;
+        let mut first: Vec<u64> = whole
+            .iter()
+            .map(|&c| {
+                // c·k/n rounded up with probability equal to its fraction (u128: no overflow).
+                let product = u128::from(c) * u128::from(k);
+                let (share, rest) = (product / u128::from(n), product % u128::from(n));
+                let up = u128::from(rng.random_range(0..n)) < rest;
+                share as u64 + u64::from(up)
+            })
+            .collect();
+        // Rounding leaves the total within one per word of k: add or take the difference
+        // from words with room, in a random order.
+        // (u128: counts that saturated `n` could overflow a u64 total.)
+        let k = u128::from(k);
+        let mut total: u128 = first.iter().map(|&f| u128::from(f)).sum();
+        for i in sample(rng, whole.len(), whole.len()) {
+            if total < k {
+                let add = (whole[i] - first[i]).min((k - total).min(u128::from(u64::MAX)) as u64);
+                first[i] += add;
+                total += u128::from(add);
+            } else if total > k {
+                let take = first[i].min((total - k).min(u128::from(u64::MAX)) as u64);
+                first[i] -= take;
+                total -= u128::from(take);
+            }
+        }
+        let half = |counts: &mut dyn Iterator<Item = u64>| {
+            Self::from_pairs(
+                self.words
+                    .iter()
+                    .zip(counts)
+                    .filter(|&(_, c)| c > 0)
+                    .map(|(&w, c)| (w, c as f32))
+                    .collect(),
+            )
+        };
+        (
+            half(&mut first.iter().copied()),
+            half(&mut whole.iter().zip(&first).map(|(&c, &f)| c - f)),
+        )
+    }
 }
+
+/// Tokens a document may have, beyond [`LISTED_TOKENS_PER_WORD`] per distinct word, and still
+/// be halved by listing and shuffling its tokens.
+pub const LISTED_TOKENS_BASE: u64 = 4096;
+/// Tokens per distinct word a document may have (beyond [`LISTED_TOKENS_BASE`]) and still be
+/// halved by listing its tokens.
+pub const LISTED_TOKENS_PER_WORD: u64 = 64;
 
 /// A vocabulary and the documents over it.
 #[derive(Debug, Clone, Default)]
@@ -187,6 +261,26 @@ mod tests {
         all.extend(b.tokens());
         all.sort();
         assert_eq!(all, d.tokens());
+    }
+
+    #[test]
+    fn halves_of_a_huge_count_are_drawn_without_listing_the_tokens() {
+        // One word counted 1e12 times (an LDA-C count, or a corrupted one): listing its tokens
+        // would take 4 TB.
+        let d = Document::from_pairs(vec![(0, 1e12), (3, 5.0)]);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let (a, b) = d.halves(&mut rng);
+        let total = d.len_tokens() as f64;
+        let (na, nb) = (a.len_tokens() as f64, b.len_tokens() as f64);
+        assert!(
+            (na + nb - total).abs() <= total * 1e-6,
+            "{na} + {nb} != {total}"
+        );
+        assert!((na - total / 2.0).abs() <= total * 1e-6, "{na}");
+        for half in [&a, &b] {
+            assert!(half.words.iter().all(|w| d.words.contains(w)));
+            assert!(half.counts.iter().all(|c| *c > 0.0 && c.fract() == 0.0));
+        }
     }
 
     #[test]

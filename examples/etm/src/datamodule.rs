@@ -221,12 +221,7 @@ fn text_settings(params: &DataParams) -> Result<text::Preprocessing> {
         ..Default::default()
     };
     if let Some(path) = &params.stopwords_file {
-        settings.stopwords = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read stopwords file {}", path.display()))?
-            .lines()
-            .map(|l| l.trim().to_lowercase())
-            .filter(|l| !l.is_empty())
-            .collect();
+        settings.stopwords = crate::formats::stopwords::read_stopwords_file(path)?;
     }
     Ok(settings)
 }

@@ -18,6 +18,9 @@ pub fn load_word2vec(
     dim: usize,
     seed: u64,
 ) -> Result<(Vec<f32>, usize)> {
+    if dim == 0 {
+        bail!("model.params.emb_size is 0; embeddings need at least one dimension");
+    }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read embeddings file {}", path.display()))?;
     let index: HashMap<&str, usize> = vocabulary
@@ -52,9 +55,14 @@ pub fn load_word2vec(
             continue;
         };
         for (j, v) in values.iter().enumerate() {
+            // NaN marks a missing row below, and a non-finite value would poison training.
             matrix[row * dim + j] = v
-                .parse()
-                .with_context(|| format!("{}:{}: `{v}` is not a number", path.display(), i + 1))?;
+                .parse::<f32>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .with_context(|| {
+                    format!("{}:{}: `{v}` is not a finite number", path.display(), i + 1)
+                })?;
         }
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -89,5 +97,23 @@ mod tests {
 
         let e = load_word2vec(&p, &vocab, 3, 1).unwrap_err();
         assert!(e.to_string().contains("vectors.txt:1"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_values_are_refused() {
+        let dir = std::env::temp_dir().join(format!("etm-w2v-nan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("vectors.txt");
+        let vocab = ["river", "bank"].map(String::from);
+        // A NaN after the first value was kept (only the first marks a row missing), and an
+        // infinity was kept as is: either poisons every gradient that touches the word.
+        for bad in ["bank 1.0 NaN\n", "river inf 1\n", "bank 1e39 0\n"] {
+            std::fs::write(&p, bad).unwrap();
+            let e = format!("{:#}", load_word2vec(&p, &vocab, 2, 1).unwrap_err());
+            assert!(
+                e.contains("vectors.txt:1") && e.contains("finite"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

@@ -44,7 +44,9 @@ pub fn read_ldac(path: &Path, vocabulary: Vec<String>) -> Result<(Corpus, usize)
                 at()
             )
         })?;
-        let mut pairs = Vec::with_capacity(declared);
+        // The declared count is only checked against the pairs listed: reserving it up front
+        // would let one line (`1000000000000 0:1`) ask for terabytes and abort the process.
+        let mut pairs = Vec::new();
         let mut listed = 0;
         for field in fields {
             listed += 1;
@@ -153,5 +155,16 @@ mod tests {
         let p = write("empty.ldac", "0\n");
         let e = format!("{:#}", read_ldac(&p, vocab()).unwrap_err());
         assert!(e.contains("no (non-empty) documents"), "{e}");
+    }
+
+    #[test]
+    fn a_huge_declared_count_is_an_error_not_an_allocation() {
+        let p = write("huge.ldac", "1 0:1\n1000000000000 0:1\n");
+        let e = format!("{:#}", read_ldac(&p, vocab()).unwrap_err());
+        assert!(
+            e.contains("huge.ldac:2")
+                && e.contains("declares 1000000000000 distinct words but lists 1"),
+            "{e}"
+        );
     }
 }

@@ -1,4 +1,24 @@
-//! The English stopword list used by default (NLTK's list, plus contractions' remnants).
+//! The English stopword list used by default (NLTK's list, plus contractions' remnants), and
+//! the reader of a stopwords file (`data.params.stopwords_file`).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// The words of a stopwords file: one a line, trimmed and lowercased, blank lines skipped.
+pub fn read_stopwords_file(path: &Path) -> Result<Vec<String>> {
+    Ok(std::fs::read_to_string(path)
+        .with_context(|| {
+            format!(
+                "cannot read stopwords file {} (UTF-8 text, one word a line)",
+                path.display()
+            )
+        })?
+        .lines()
+        .map(|l| l.trim().to_lowercase())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
 
 /// Lowercase English stopwords.
 pub const ENGLISH: &[&str] = &[

@@ -69,6 +69,8 @@ pub struct HookContext {
     pub(crate) in_callback: bool,
     /// Whether a validation loop inside this `fit` has run (the sanity check aside).
     pub(crate) validation_has_run: bool,
+    /// A `sync_dist` reduction that failed (`log` cannot return it): the loop ends with it.
+    pub(crate) collective_error: Option<anyhow::Error>,
 }
 
 impl HookContext {
@@ -99,6 +101,7 @@ impl HookContext {
             host_gradient_sync: false,
             in_callback: false,
             validation_has_run: false,
+            collective_error: None,
         }
     }
 
@@ -198,7 +201,7 @@ impl HookContext {
                 });
                 return;
             }
-            let mean = self.reduce_mean(value);
+            let mean = self.reduce_mean(name, value);
             self.metrics
                 .log(name, mean, &options, step_default, batch_size);
             return;
@@ -207,22 +210,38 @@ impl HookContext {
             .log(name, value, &options, step_default, batch_size);
     }
 
-    /// The mean of `value` over all ranks (itself on one device). A failed peer leaves the
-    /// local value: the run is ending with that peer's error.
-    fn reduce_mean(&self, value: f64) -> f64 {
-        match &self.group {
-            Some(group) => group
-                .all_gather(self.ranks.global_rank, value)
-                .map(|all| all.iter().sum::<f64>() / all.len() as f64)
-                .unwrap_or(value),
-            None => value,
+    /// The mean of `value` over all ranks (itself on one device). A failure (a peer failed,
+    /// or the ranks logged differently) leaves the local value and is kept for the loop to end
+    /// the run with ([`take_collective_error`](Self::take_collective_error)).
+    fn reduce_mean(&mut self, name: &str, value: f64) -> f64 {
+        let Some(group) = &self.group else {
+            return value;
+        };
+        match group.all_gather(
+            self.ranks.global_rank,
+            &format!("sync_dist {name:?}"),
+            value,
+        ) {
+            Ok(all) => all.iter().sum::<f64>() / all.len() as f64,
+            Err(e) => {
+                self.collective_error.get_or_insert(e);
+                value
+            }
+        }
+    }
+
+    /// The error of a failed `sync_dist` reduction since the last call, if any.
+    pub(crate) fn take_collective_error(&mut self) -> anyhow::Result<()> {
+        match self.collective_error.take() {
+            Some(e) => Err(e.context(format!("sync_dist log on rank {}", self.ranks.global_rank))),
+            None => Ok(()),
         }
     }
 
     /// Records the `sync_dist` values logged during this rank's turn, reduced over the ranks.
     pub(crate) fn flush_deferred_sync(&mut self) {
         for log in self.deferred_sync.take().unwrap_or_default() {
-            let mean = self.reduce_mean(log.value);
+            let mean = self.reduce_mean(&log.name, log.value);
             self.metrics.log(
                 &log.name,
                 mean,

@@ -164,6 +164,16 @@ struct RankProbe {
     /// Zero input features at random (the backend's generator, shared by the CPU ranks).
     #[module(skip)]
     input_dropout: bool,
+    /// Rank 0 alone logs with `sync_dist` in this hook (`training_step` at batch 1, or
+    /// `on_fit_end`): a collective the other ranks never join.
+    #[module(skip)]
+    sync_on_rank_zero_only_in: Option<&'static str>,
+    /// This rank's loss is NaN from batch 2 on.
+    #[module(skip)]
+    nan_on_rank: Option<usize>,
+    /// This rank sleeps this long in `training_step` at batch 2 (stuck in user code).
+    #[module(skip)]
+    stall: Option<(usize, std::time::Duration)>,
 }
 
 impl RankProbe {
@@ -210,9 +220,24 @@ impl LightningModule for RankProbe {
         if self.fail_on_rank == Some(cx.global_rank()) && idx == 2 {
             bail!("rank {} cannot read batch {idx}", cx.global_rank());
         }
+        if let Some((rank, pause)) = self.stall
+            && rank == cx.global_rank()
+            && idx == 2
+        {
+            std::thread::sleep(pause);
+        }
         let rank = cx.global_rank() as f64;
         cx.log_with("rank_mean", rank, LogOptions::default().sync_dist());
         cx.log_with("rank_local", rank, LogOptions::default());
+        if self.sync_on_rank_zero_only_in == Some("training_step")
+            && cx.is_global_zero()
+            && idx == 1
+        {
+            cx.log_with("only_on_zero", 1.0, LogOptions::default().sync_dist());
+        }
+        if self.nan_on_rank == Some(cx.global_rank()) && idx >= 2 {
+            return Ok(self.inner.training_step(batch, idx, cx)? * f32::NAN);
+        }
         if self.input_dropout {
             let x = batch.0.clone();
             let keep = Tensor::<2>::random(
@@ -239,6 +264,9 @@ impl LightningModule for RankProbe {
     }
     fn on_fit_end(&mut self, cx: &mut HookContext) -> Result<()> {
         self.record(cx, "on_fit_end");
+        if self.sync_on_rank_zero_only_in == Some("on_fit_end") && cx.is_global_zero() {
+            cx.log_with("only_on_zero", 1.0, LogOptions::default().sync_dist());
+        }
         Ok(())
     }
     fn configure_optimizers(&mut self) -> Result<Optimizers> {
@@ -291,6 +319,9 @@ fn probe(fail_on_rank: Option<usize>) -> (RankProbe, Calls) {
         calls: calls.clone(),
         fail_on_rank,
         input_dropout: false,
+        sync_on_rank_zero_only_in: None,
+        nan_on_rank: None,
+        stall: None,
     };
     (module, calls)
 }
@@ -431,4 +462,155 @@ fn device_and_strategy_settings_are_checked() {
     assert!(error("devices: two").contains("trainer.devices = `two`"));
     assert!(error("num_nodes: 2").contains("design notes"));
     assert!(error("strategy: fsdp").contains("unknown variant"));
+}
+
+// ----- bounded failures: no input makes a DDP run hang --------------------------------------
+
+/// A 2-rank run whose collectives give up after `ddp_timeout` (2 s here; 30 minutes by default).
+fn short_timeout_config(name: &str, ddp_timeout: &str) -> TrainerConfig {
+    let mut config = config(&common::temp_dir(name), 2, 6);
+    config.ddp_timeout = ddp_timeout.into();
+    config
+}
+
+/// Fits `module` on 2 ranks; returns the error and how long the run took to end.
+fn failing_fit(config: TrainerConfig, module: RankProbe) -> (String, std::time::Duration) {
+    let start = std::time::Instant::now();
+    let mut trainer = Trainer::new(config).seed(3);
+    let result = trainer.fit(module, &mut TwoMoons::new(200, 10, 1), None);
+    let elapsed = start.elapsed();
+    (format!("{:#}", result.unwrap_err()), elapsed)
+}
+
+#[test]
+fn a_sync_dist_log_on_one_rank_only_is_an_error_naming_both_ranks_operations() {
+    let _serial = serial();
+    // Before: the two ranks paired rank 0's all_gather with rank 1's gradient average and a
+    // downcast panicked.
+    let (mut module, _) = probe(None);
+    module.sync_on_rank_zero_only_in = Some("training_step");
+    let (error, elapsed) = failing_fit(short_timeout_config("ddp-sync-one", "00:00:00:02"), module);
+    eprintln!("sync_dist on rank 0 only, in training_step: {elapsed:?}: {error}");
+    assert!(error.contains("collective mismatch"), "{error}");
+    assert!(
+        error.contains("rank 0 in all_gather(sync_dist \"only_on_zero\") #")
+            && error.contains("rank 1 in all_reduce(gradients) #"),
+        "{error}"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
+}
+
+#[test]
+fn a_sync_dist_log_on_one_rank_after_the_others_have_finished_is_an_error() {
+    let _serial = serial();
+    // Before: rank 0 waited for ever in a collective that rank 1, already done, never joins.
+    let (mut module, _) = probe(None);
+    module.sync_on_rank_zero_only_in = Some("on_fit_end");
+    let config = short_timeout_config("ddp-sync-end", "00:00:00:02");
+    let (error, elapsed) = failing_fit(config, module);
+    eprintln!("sync_dist on rank 0 only, in on_fit_end: {elapsed:?}: {error}");
+    assert!(
+        error.contains("rank 0 is in all_gather(sync_dist \"only_on_zero\") #")
+            && error.contains("but rank 1 has finished its loop"),
+        "{error}"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
+}
+
+#[test]
+fn a_nan_loss_on_one_rank_under_terminate_on_nan_stops_every_rank_naming_it() {
+    let _serial = serial();
+    let (mut module, _) = probe(None);
+    module.nan_on_rank = Some(1);
+    let mut config = short_timeout_config("ddp-nan", "00:00:00:02");
+    config.terminate_on_nan = true;
+    let (error, elapsed) = failing_fit(config, module);
+    eprintln!("NaN on rank 1 under terminate_on_nan: {elapsed:?}: {error}");
+    assert!(
+        error.contains("non-finite loss (rank 1: NaN) at epoch 0, batch 2"),
+        "{error}"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
+}
+
+#[test]
+fn a_rank_stuck_outside_the_collectives_times_out_naming_it() {
+    let _serial = serial();
+    // Rank 1 is busy in its training_step for 1.5 s; the others give up after 1 s.
+    // Before: no timeout, rank 0 waited as long as rank 1 took (for ever, if it never returned).
+    let (mut module, _) = probe(None);
+    module.stall = Some((1, std::time::Duration::from_millis(1500)));
+    let (error, elapsed) = failing_fit(short_timeout_config("ddp-stuck", "00:00:00:01"), module);
+    eprintln!("rank 1 stuck for 1.5 s, ddp_timeout 1 s: {elapsed:?}: {error}");
+    assert!(
+        error.contains("rank 0 waited 1s (trainer.ddp_timeout) in"),
+        "{error}"
+    );
+    assert!(error.contains("for rank 1 to join"), "{error}");
+    assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
+}
+
+#[test]
+fn more_cpu_ranks_than_the_host_allows_are_refused_before_any_rank_starts() {
+    let _serial = serial();
+    // Before: 100000 replicas and threads; spawning failed part-way (a panic), and the scope
+    // then waited for the ranks already started, which waited in their first collective.
+    let mut config = short_timeout_config("ddp-too-many", "00:00:00:02");
+    config.devices = Devices::Count(100_000);
+    // The documented bound: the host's hardware threads, at least 8.
+    let cap = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .max(8);
+    let (module, calls) = probe(None);
+    let (error, elapsed) = failing_fit(config, module);
+    assert!(
+        error.contains("trainer.devices asks for 100000 ranks")
+            && error.contains(&format!("at most {}", cap)),
+        "{error}"
+    );
+    assert!(calls.lock().unwrap().is_empty(), "no rank started");
+    assert!(elapsed < std::time::Duration::from_secs(1), "{elapsed:?}");
+}
+
+#[test]
+fn zero_devices_through_the_api_is_an_error_not_a_panic() {
+    let _serial = serial();
+    // Before: `Devices::Count(0)` made a world of 0 ranks and indexed its first device (a panic).
+    for devices in [Devices::Count(0), Devices::Indices(Vec::new())] {
+        let mut config = config(&common::temp_dir("ddp-zero"), 1, 2);
+        config.devices = devices.clone();
+        let (module, _) = probe(None);
+        let mut trainer = Trainer::new(config.clone()).seed(3);
+        let error = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            trainer.fit(module, &mut TwoMoons::new(200, 10, 1), None)
+        }))
+        .unwrap_or_else(|_| panic!("{devices:?} panicked"))
+        .unwrap_err();
+        assert!(
+            format!("{error:#}").contains("trainer.devices must be at least 1 device"),
+            "{error:#}"
+        );
+        assert!(config.validate().is_err());
+    }
+}
+
+#[test]
+fn ddp_timeout_is_checked() {
+    let parse = |yaml: &str| -> Result<TrainerConfig> {
+        let config: TrainerConfig = serde_saphyr::from_str(yaml)?;
+        config.validate()?;
+        Ok(config)
+    };
+    let default = TrainerConfig::default().ddp_timeout().unwrap();
+    assert_eq!(default, std::time::Duration::from_secs(30 * 60));
+    assert_eq!(
+        parse("ddp_timeout: \"00:01:00:05\"")
+            .unwrap()
+            .ddp_timeout()
+            .unwrap(),
+        std::time::Duration::from_secs(3605)
+    );
+    let error = |yaml: &str| format!("{:#}", parse(yaml).unwrap_err());
+    assert!(error("ddp_timeout: 5m").contains("trainer.ddp_timeout must look like DD:HH:MM:SS"));
+    assert!(error("ddp_timeout: \"00:00:00:00\"").contains("longer than 0 seconds"));
 }

@@ -21,11 +21,12 @@ pub(crate) struct LeaderData<'a, D: ?Sized> {
 /// Shares `made` with the followers (which learn only that it failed) and keeps shard 0.
 fn share<T: Clone + Send + Sync + 'static>(
     group: &ProcessGroup,
+    what: &str,
     made: Result<T>,
     shard: impl Fn(T) -> T,
 ) -> Result<T> {
     let shared = made.as_ref().ok().cloned();
-    group.broadcast(0, Some(shared))?;
+    group.broadcast(0, what, Some(shared))?;
     made.map(shard)
 }
 
@@ -36,7 +37,7 @@ fn receive<T: Clone + Send + Sync + 'static>(
     what: &str,
 ) -> Result<T> {
     group
-        .broadcast::<Option<T>>(rank, None)?
+        .broadcast::<Option<T>>(rank, what, None)?
         .ok_or_else(|| anyhow!("rank 0 could not make the {what}"))
 }
 
@@ -55,15 +56,21 @@ where
     }
     fn train_dataloader(&mut self) -> Result<DataLoader<Self::Batch>> {
         let world = self.group.world_size();
-        share(&self.group, self.inner.train_dataloader(), |l| {
-            l.shard(0, world)
-        })
+        share(
+            &self.group,
+            "train dataloader",
+            self.inner.train_dataloader(),
+            |l| l.shard(0, world),
+        )
     }
     fn val_dataloader(&mut self) -> Result<Option<DataLoader<Self::Batch>>> {
         let world = self.group.world_size();
-        share(&self.group, self.inner.val_dataloader(), |l| {
-            l.map(|l| l.shard(0, world))
-        })
+        share(
+            &self.group,
+            "val dataloader",
+            self.inner.val_dataloader(),
+            |l| l.map(|l| l.shard(0, world)),
+        )
     }
     fn state_dict(&self) -> Value {
         self.inner.state_dict()

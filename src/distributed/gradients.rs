@@ -84,7 +84,7 @@ pub fn all_reduce_gradients<M: Module>(
     } = collect;
     let params = present.len();
     flat.extend(present);
-    let mean = group.all_reduce_mean(rank, flat)?;
+    let mean = group.all_reduce_mean(rank, "gradients", flat)?;
     let (values, present) = mean.split_at(mean.len() - params);
     struct Register<'a> {
         grads: &'a mut GradientsParams,
@@ -133,7 +133,7 @@ pub fn broadcast_parameters<M: Module>(module: M, group: &ProcessGroup, rank: us
         module.visit(&mut read);
         read.0
     });
-    let values = group.broadcast(rank, mine)?;
+    let values = group.broadcast(rank, "parameters", mine)?;
     if rank == 0 {
         return Ok(module);
     }

@@ -10,11 +10,13 @@
 
 mod data;
 pub mod gradients;
+mod launch;
 mod process_group;
 
 pub(crate) use data::{FollowerData, LeaderData};
+pub(crate) use launch::{RankJob, run_ranks};
 pub(crate) use process_group::FailOnPanic;
-pub use process_group::ProcessGroup;
+pub use process_group::{DEFAULT_TIMEOUT, ProcessGroup};
 
 use serde::{Deserialize, Serialize};
 

@@ -211,6 +211,12 @@ pub struct TrainerConfig {
     pub strategy: Strategy,
     /// Machines taking part; each runs `devices` ranks.
     pub num_nodes: usize,
+    /// How long a rank waits in a collective (gradient averaging, `sync_dist`, agreeing on a
+    /// stop) for the other ranks before the run ends with an error naming the ranks and the
+    /// operation, `DD:HH:MM:SS` like `max_time`. torch's process-group timeout (Lightning's
+    /// `DDPStrategy(timeout=...)`), 30 minutes by default as there: rank 0 alone runs
+    /// `prepare_data`, callbacks and checkpoint writes while the others wait, so leave room.
+    pub ddp_timeout: String,
     /// Stop after this many epochs (`None` with `max_steps = -1` means 1000, as in Lightning).
     pub max_epochs: Option<i64>,
     /// Do not stop (early stopping included) before this many epochs.
@@ -306,6 +312,7 @@ impl Default for TrainerConfig {
             devices: Devices::Auto,
             strategy: Strategy::Auto,
             num_nodes: 1,
+            ddp_timeout: "00:00:30:00".into(),
             max_epochs: None,
             min_epochs: None,
             max_steps: -1,
@@ -411,6 +418,56 @@ impl TrainerConfig {
             bail!("trainer.num_sanity_val_steps must be -1 (all) or >= 0");
         }
         self.world_size()?;
+        self.ddp_timeout()?;
+        self.check_thread_ranks()?;
+        Ok(())
+    }
+
+    /// `ddp_timeout` as a duration.
+    pub fn ddp_timeout(&self) -> Result<Duration> {
+        let timeout = parse_duration(&self.ddp_timeout).map_err(|_| {
+            anyhow::anyhow!(
+                "trainer.ddp_timeout must look like DD:HH:MM:SS (e.g. 00:00:30:00), got `{}`",
+                self.ddp_timeout
+            )
+        })?;
+        if timeout.is_zero() {
+            bail!("trainer.ddp_timeout must be longer than 0 seconds");
+        }
+        Ok(timeout)
+    }
+
+    /// Whether the ranks are threads sharing one device (flex on the CPU, wgpu's one device)
+    /// rather than one device each (CUDA).
+    fn ranks_share_a_device(&self) -> bool {
+        !self.backend_has_collective()
+    }
+
+    /// Refuses more CPU/wgpu ranks than [`max_thread_ranks`] allows.
+    fn check_thread_ranks(&self) -> Result<()> {
+        let count = self.devices.count();
+        let cap = max_thread_ranks();
+        if self.ranks_share_a_device() && count > cap {
+            bail!(
+                "trainer.devices asks for {count} ranks, but on this accelerator ranks are threads sharing one device, and this host allows at most {cap} (its hardware threads, at least {MIN_THREAD_RANK_CAP})"
+            );
+        }
+        Ok(())
+    }
+
+    /// Refuses device indices beyond the devices burn finds (CUDA: `Device::enumerate`), before
+    /// any rank starts.
+    fn check_devices_exist(&self) -> Result<()> {
+        self.world_size()?;
+        self.check_thread_ranks()?;
+        if !self.ranks_share_a_device()
+            && let Some(found) = cuda_device_count()
+            && let Some(&index) = self.devices.indices().iter().find(|&&i| i >= found)
+        {
+            bail!(
+                "trainer.devices asks for CUDA device {index}, but burn finds {found} CUDA device(s) on this machine (indices 0..{found})"
+            );
+        }
         Ok(())
     }
 
@@ -427,6 +484,12 @@ impl TrainerConfig {
     /// Ranks of the run: devices per node times `num_nodes`; checks that `strategy` allows them.
     pub fn world_size(&self) -> Result<usize> {
         let per_node = self.devices.count();
+        if per_node == 0 {
+            bail!(
+                "trainer.devices must be at least 1 device, got {:?}",
+                self.devices
+            );
+        }
         if self.num_nodes == 0 {
             bail!("trainer.num_nodes must be at least 1");
         }
@@ -452,13 +515,16 @@ impl TrainerConfig {
 
     /// The compute device of every local rank, in rank order (autodiff is added by the Trainer
     /// for `fit`). The CPU has one device, which all of its ranks share.
+    /// Fails, before any rank starts, when the accelerator has fewer devices than asked for.
     pub fn rank_devices(&self) -> Result<Vec<Device>> {
+        self.check_devices_exist()?;
         let indices = self.devices.indices();
         indices.iter().map(|&i| self.device_at(i)).collect()
     }
 
     /// The device of rank 0.
     pub fn device(&self) -> Result<Device> {
+        self.check_devices_exist()?;
         self.device_at(self.devices.indices()[0])
     }
 
@@ -624,6 +690,32 @@ impl<'de> Deserialize<'de> for Devices {
         };
         parsed.map_err(serde::de::Error::custom)
     }
+}
+
+/// CPU/wgpu ranks allowed on any host, however few its hardware threads: a node of 8 GPUs, so
+/// that a run configured for one can be rehearsed anywhere.
+pub(crate) const MIN_THREAD_RANK_CAP: usize = 8;
+
+/// The most ranks a CPU or wgpu run may have. Their ranks are threads sharing one device:
+/// ranks beyond the host's hardware threads only time-slice the same cores while each holds a
+/// replica and its optimizer state (memory grows, throughput does not), and a count like
+/// 100000 would exhaust the thread limit or memory before the first rendezvous. So: the
+/// hardware threads this process may use (`available_parallelism`, which honours cgroup
+/// quotas and CPU affinity), but at least [`MIN_THREAD_RANK_CAP`].
+pub(crate) fn max_thread_ranks() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .max(MIN_THREAD_RANK_CAP)
+}
+
+/// CUDA devices on this machine, as burn enumerates them (`None`: built without CUDA).
+#[cfg(feature = "cuda")]
+fn cuda_device_count() -> Option<usize> {
+    Some(Device::enumerate(burn::tensor::DeviceType::Cuda).len())
+}
+#[cfg(not(feature = "cuda"))]
+fn cuda_device_count() -> Option<usize> {
+    None
 }
 
 #[cfg(feature = "cuda")]

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use burn::prelude::*;
 use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOperation};
 use serde_json::Value;
@@ -16,7 +16,7 @@ use super::{Stage, Trainer, fit_loop};
 use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
 use crate::datamodule::LightningDataModule;
-use crate::distributed::{FailOnPanic, FollowerData, LeaderData, ProcessGroup, RankInfo};
+use crate::distributed::{FollowerData, LeaderData, ProcessGroup, RankInfo, RankJob, run_ranks};
 use crate::module::LightningModule;
 
 impl Trainer {
@@ -45,14 +45,16 @@ impl Trainer {
         M: LightningModule,
         D: LightningDataModule<Batch = M::Batch> + ?Sized,
     {
+        self.config.validate()?;
         let world = self.config.world_size()?;
+        let timeout = self.config.ddp_timeout()?;
         let devices = self
             .config
             .rank_devices()?
             .into_iter()
             .map(|device| self.stage_device(device, Stage::Fit))
             .collect::<Result<Vec<_>>>()?;
-        let group = ProcessGroup::new(world);
+        let group = ProcessGroup::with_timeout(world, timeout);
         let host_sync = !self.config.backend_has_collective();
         // burn's communication server lives as long as this context (CUDA only).
         let _collective = (!host_sync).then(|| {
@@ -68,77 +70,43 @@ impl Trainer {
         run.cx.ranks = RankInfo::single_node(0, world);
         run.cx.group = Some(group.clone());
         run.cx.host_gradient_sync = host_sync;
-        let followers: Vec<(M, Run)> = (1..world)
+        let followers: Vec<(usize, RankJob)> = (1..world)
             .map(|rank| {
-                let mut follower = self.follower_run(
+                let mut run = self.follower_run(
                     devices[rank].clone(),
                     RankInfo::single_node(rank, world),
                     &group,
                 );
-                follower.cx.host_gradient_sync = host_sync;
-                (module.clone(), follower)
+                run.cx.host_gradient_sync = host_sync;
+                let replica = module.clone();
+                let checkpoint = checkpoint.clone();
+                let mut data = FollowerData {
+                    group: group.clone(),
+                    rank,
+                    _batch: std::marker::PhantomData,
+                };
+                let job: RankJob = Box::new(move || {
+                    let ck = checkpoint.as_ref().map(|(p, c)| (p.as_path(), c.clone()));
+                    fit_loop::fit(&mut run, replica, &mut data, ck)?;
+                    run.cx.take_collective_error()
+                });
+                (rank, job)
             })
             .collect();
+        let thread = |rank: usize| std::thread::Builder::new().name(format!("ddp-rank-{rank}"));
+        let mut data = LeaderData {
+            inner: datamodule,
+            group: group.clone(),
+        };
+        let result = run_ranks(&group, followers, thread, || {
+            let ck = checkpoint.as_ref().map(|(p, c)| (p.as_path(), c.clone()));
+            let trained = fit_loop::fit(&mut run, module, &mut data, ck)?;
+            run.cx.take_collective_error()?;
+            Ok(trained)
+        });
         let mut trained = None;
-        let result = std::thread::scope(|scope| {
-            let handles: Vec<_> = followers
-                .into_iter()
-                .map(|(replica, mut run)| {
-                    let group = group.clone();
-                    let checkpoint = checkpoint.clone();
-                    scope.spawn(move || -> Result<()> {
-                        let rank = run.cx.ranks.global_rank;
-                        let _guard = FailOnPanic {
-                            group: &group,
-                            rank,
-                        };
-                        let mut data = FollowerData {
-                            group: group.clone(),
-                            rank,
-                            _batch: std::marker::PhantomData,
-                        };
-                        let ck = checkpoint.as_ref().map(|(p, c)| (p.as_path(), c.clone()));
-                        let result = fit_loop::fit(&mut run, replica, &mut data, ck).map(drop);
-                        if let Err(e) = &result {
-                            group.fail(rank, &format!("{e:#}"));
-                        }
-                        result
-                    })
-                })
-                .collect();
-            let leader = {
-                let _guard = FailOnPanic {
-                    group: &group,
-                    rank: 0,
-                };
-                let mut data = LeaderData {
-                    inner: datamodule,
-                    group: group.clone(),
-                };
-                let ck = checkpoint.as_ref().map(|(p, c)| (p.as_path(), c.clone()));
-                let result = fit_loop::fit(&mut run, module, &mut data, ck);
-                if let Err(e) = &result {
-                    group.fail(0, &format!("{e:#}"));
-                }
-                result
-            };
-            let mut first_error = None;
-            for (i, handle) in handles.into_iter().enumerate() {
-                let outcome = handle
-                    .join()
-                    .unwrap_or_else(|_| Err(anyhow!("rank {} panicked", i + 1)));
-                if let Err(e) = outcome {
-                    first_error.get_or_insert(e.context(format!("rank {}", i + 1)));
-                }
-            }
-            match (leader, first_error) {
-                (Ok(m), None) => {
-                    trained = Some(m);
-                    Ok(())
-                }
-                (Err(e), _) => Err(e),
-                (Ok(_), Some(e)) => Err(e),
-            }
+        let result = result.map(|m| {
+            trained = Some(m);
         });
         self.finish_run(run, result)?;
         Ok(trained.expect("fit succeeded"))

@@ -216,7 +216,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
 
     'epochs: while max_epochs.is_none_or(|m| run.cx.progress.epoch < m) {
         run.agree_on_stop()?;
-        let timed_out = run.any_rank(out_of_time(run))?;
+        let timed_out = run.any_rank("max_time", out_of_time(run))?;
         if steps_done(run) || timed_out || (run.cx.should_stop && run.cx.minimums_reached()) {
             break;
         }
@@ -335,7 +335,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                 run.process_checkpoint_requests(&mut module, &optimizers, datamodule)?;
             }
             run.agree_on_stop()?;
-            let timed_out = run.any_rank(out_of_time(run))?;
+            let timed_out = run.any_rank("max_time", out_of_time(run))?;
             if steps_done(run) || timed_out || (run.cx.should_stop && run.cx.minimums_reached()) {
                 break;
             }
@@ -363,8 +363,10 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                     .and_then(|s| s.monitor.clone())
                     .unwrap_or_default();
                 // Every replica must step its rate alike: rank 0's value decides.
-                let metric =
-                    run.rank_zero_value(run.cx.metrics.callback_metrics.get(&monitor).copied())?;
+                let metric = run.rank_zero_value(
+                    "plateau monitor",
+                    run.cx.metrics.callback_metrics.get(&monitor).copied(),
+                )?;
                 let scheduler = opt.scheduler.as_mut().expect("checked above");
                 module.lr_scheduler_step(scheduler, metric)?;
             }
@@ -507,11 +509,33 @@ fn step_seed(run: &Run) -> Option<u64> {
 }
 
 fn check_finite(run: &Run, loss: f64, batch_idx: usize) -> Result<()> {
-    if run.cfg.terminate_on_nan && !loss.is_finite() {
+    if !run.cfg.terminate_on_nan {
+        return Ok(());
+    }
+    let at = format!(
+        "at epoch {}, batch {batch_idx}, global step {} (terminate_on_nan is on)",
+        run.cx.progress.epoch, run.cx.progress.global_step
+    );
+    let Some(group) = &run.cx.group else {
+        if !loss.is_finite() {
+            bail!("training_step returned a non-finite loss ({loss}) {at}");
+        }
+        return Ok(());
+    };
+    // Under DDP the ranks stop together, before any enters the gradient all-reduce without
+    // the others (burn's, on CUDA, cannot be woken by a failed peer).
+    let rank = run.cx.ranks.global_rank;
+    let losses = group.all_gather(rank, "terminate_on_nan loss check", loss)?;
+    let bad: Vec<String> = losses
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !l.is_finite())
+        .map(|(r, l)| format!("rank {r}: {l}"))
+        .collect();
+    if !bad.is_empty() {
         bail!(
-            "training_step returned a non-finite loss ({loss}) at epoch {}, batch {batch_idx}, global step {} (terminate_on_nan is on)",
-            run.cx.progress.epoch,
-            run.cx.progress.global_step
+            "training_step returned a non-finite loss ({}) {at}",
+            bad.join(", ")
         );
     }
     Ok(())

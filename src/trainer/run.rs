@@ -87,9 +87,10 @@ impl Run {
 
     /// Whether `flag` holds on any rank (itself on one device): the ranks must take the same
     /// branch, or one would wait forever in a collective the others skipped.
-    pub fn any_rank(&self, flag: bool) -> Result<bool> {
+    /// `op` names the question in errors.
+    pub fn any_rank(&self, op: &str, flag: bool) -> Result<bool> {
         match &self.cx.group {
-            Some(group) => group.any(self.cx.ranks.global_rank, flag),
+            Some(group) => group.any(self.cx.ranks.global_rank, op, flag),
             None => Ok(flag),
         }
     }
@@ -97,16 +98,20 @@ impl Run {
     /// Makes a stop requested on any rank (by a callback, which runs on rank 0, or a hook) a
     /// stop on every rank, as Lightning's `reduce_boolean_decision` does.
     pub fn agree_on_stop(&mut self) -> Result<()> {
-        self.cx.should_stop = self.any_rank(self.cx.should_stop)?;
+        self.cx.should_stop = self.any_rank("should_stop", self.cx.should_stop)?;
         Ok(())
     }
 
-    /// Rank 0's `value` on every rank.
-    pub fn rank_zero_value<T: Clone + Send + Sync + 'static>(&self, value: T) -> Result<T> {
+    /// Rank 0's `value` on every rank (`op` names it in errors).
+    pub fn rank_zero_value<T: Clone + Send + Sync + 'static>(
+        &self,
+        op: &str,
+        value: T,
+    ) -> Result<T> {
         match &self.cx.group {
             Some(group) => {
                 let rank = self.cx.ranks.global_rank;
-                group.broadcast(rank, (rank == 0).then_some(value))
+                group.broadcast(rank, op, (rank == 0).then_some(value))
             }
             None => Ok(value),
         }
@@ -123,7 +128,10 @@ impl Run {
         self.cx.deferred_sync = Some(Vec::new());
         let out = group.in_turn(self.cx.ranks.global_rank, || f(self));
         self.cx.flush_deferred_sync();
-        out
+        let out = out?;
+        // A `sync_dist` reduction that failed (the ranks logged differently) ends the run.
+        self.cx.take_collective_error()?;
+        Ok(out)
     }
 
     /// Writes pending metrics, text and histograms at the current global step.

@@ -14,6 +14,7 @@ mod context;
 pub mod data;
 mod datamodule;
 pub mod distributed;
+pub mod fs;
 pub mod hf_checkpoint;
 pub mod host_kernels;
 pub mod loggers;

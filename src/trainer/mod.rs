@@ -165,9 +165,7 @@ impl Trainer {
             loggers.push(Box::new(CsvLogger::new(&dir)));
             if !self.hparams.is_null() {
                 let yaml = serde_saphyr::to_string(&self.hparams).context("serialising hparams")?;
-                std::fs::write(dir.join("hparams.yaml"), yaml).with_context(|| {
-                    format!("cannot write {}", dir.join("hparams.yaml").display())
-                })?;
+                crate::fs::atomic_write(&dir.join("hparams.yaml"), yaml.as_bytes())?;
             }
             cx.log_dir = Some(dir);
         }

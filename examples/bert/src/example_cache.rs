@@ -49,7 +49,7 @@ pub fn write_examples(path: &Path, examples: &[PretrainingExample]) -> Result<()
             .iter()
             .for_each(|t| out.extend_from_slice(&t.to_le_bytes()));
     }
-    burn_lightning::checkpoint::atomic_write(path, &out)
+    burn_lightning::fs::atomic_write(path, &out)
         .with_context(|| format!("caching examples in {}", path.display()))
 }
 

@@ -652,7 +652,22 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     let parts: Vec<&str> = text.split(':').collect();
     let nums: Option<Vec<u64>> = parts.iter().map(|p| p.trim().parse().ok()).collect();
     match nums.as_deref() {
-        Some([d, h, m, s]) => Ok(Duration::from_secs(((d * 24 + h) * 60 + m) * 60 + s)),
+        Some([d, h, m, s]) => {
+            let secs = d
+                .checked_mul(24)
+                .and_then(|x| x.checked_add(*h))
+                .and_then(|x| x.checked_mul(60))
+                .and_then(|x| x.checked_add(*m))
+                .and_then(|x| x.checked_mul(60))
+                .and_then(|x| x.checked_add(*s));
+            match secs {
+                Some(secs) => Ok(Duration::from_secs(secs)),
+                None => bail!(
+                    "trainer.max_time = `{text}` is too long: at most {} seconds in all (use null for no time limit)",
+                    u64::MAX
+                ),
+            }
+        }
         _ => bail!("trainer.max_time must look like DD:HH:MM:SS (e.g. 00:12:00:00), got `{text}`"),
     }
 }

@@ -249,7 +249,9 @@ pub struct TrainerConfig {
     /// `32`, `64`, `16-true`, `bf16-true`, `16-mixed`, `bf16-mixed` (half-precision steps, float32 weights).
     #[serde(deserialize_with = "precision_from_any")]
     pub precision: Precision,
-    /// Reseed the backend RNG per step from the run's seed (makes dropout reproducible).
+    /// Lightning's switch for deterministic kernels. Accepted with a notice: burn has no such
+    /// switch, and every seeded CPU run already repeats bit for bit (see
+    /// [`deterministic_notice`](super::deterministic_notice) for why and for GPUs).
     pub deterministic: bool,
     /// Run N batches of train/val/test once, without logging or checkpoints.
     pub fast_dev_run: FastDevRun,

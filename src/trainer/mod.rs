@@ -6,6 +6,7 @@
 
 mod config;
 mod ddp;
+mod determinism;
 mod evaluation_loop;
 mod fit_loop;
 mod precision;
@@ -23,6 +24,7 @@ use serde_json::Value;
 pub use config::{
     Accelerator, Devices, FastDevRun, Limit, Precision, Strategy, TrainerConfig, parse_duration,
 };
+pub use determinism::deterministic_notice;
 pub use precision::{GradScaler, all_parameters_are};
 pub use progress::{Progress, RunningStage, Stage};
 
@@ -136,6 +138,11 @@ impl Trainer {
             eprintln!(
                 "notice: trainer.devices asks for {world} ranks; {stage} runs on the first device alone, so that every example counts exactly once"
             );
+        }
+        if stage == Stage::Fit
+            && let Some(notice) = deterministic_notice(&self.config, self.seed.is_some())
+        {
+            eprintln!("notice: {notice}");
         }
         let device = self.stage_device(self.config.device()?, stage)?;
         let mut cx = HookContext::new(device);

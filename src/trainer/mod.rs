@@ -60,9 +60,13 @@ pub struct Trainer {
 
 impl Trainer {
     /// A Trainer with these options (deprecated keys are migrated with a notice on stderr).
-    /// Tunes the process allocator to reuse freed buffers (see [`crate::allocator`]).
+    /// With `retain_freed_memory` on, tunes the process allocator to reuse freed buffers (see
+    /// [`crate::allocator`]); off (the default), the process's allocator settings are left as
+    /// the embedding program set them.
     pub fn new(mut config: TrainerConfig) -> Self {
-        crate::allocator::retain_freed_memory();
+        if config.retain_freed_memory {
+            crate::allocator::retain_freed_memory();
+        }
         for notice in config.migrate_deprecated() {
             eprintln!("notice: {notice}");
         }

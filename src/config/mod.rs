@@ -105,7 +105,7 @@ pub fn parse_config<T: DeserializeOwned>(
     }
     for (key, raw) in overrides {
         apply_override(&mut value, key, raw)
-            .with_context(|| format!("applying override --{key}={raw}"))?;
+            .with_context(|| format!("{name}: applying override --{key}={raw}"))?;
     }
     let typed: T = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
         let path = e.path().to_string();

@@ -191,9 +191,8 @@ fn an_unknown_key_names_the_nearest_valid_key_instead_of_every_field() {
             && e.contains("did you mean `max_epochs`?"),
         "{e}"
     );
-    let first_line = e.lines().next().unwrap();
     assert!(
-        !first_line.contains("accumulate_grad_batches"),
+        !e.contains("accumulate_grad_batches"),
         "the list of every field is noise once a near key is found: {e}"
     );
     // Nothing near: the valid keys are listed.
@@ -255,4 +254,18 @@ fn a_misindented_key_says_the_indentation_is_wrong_at_its_line() {
             "{e}"
         );
     }
+    // A trainer option that lost its indentation altogether.
+    let e = format!(
+        "{:#}",
+        load_text(
+            &format!("{base}trainer:\n  max_epochs: 3\nmin_epochs: 1\n"),
+            &[]
+        )
+        .unwrap_err()
+    );
+    assert!(
+        e.contains("config.yaml:5")
+            && e.contains("indentation is wrong, indent it under `trainer:`"),
+        "{e}"
+    );
 }

@@ -191,7 +191,7 @@ pub fn indentation_problem(text: &str, limit: usize) -> Option<(usize, String)> 
             return Some((
                 line,
                 format!(
-                    "line {line}: the indentation is wrong: `{key}` is indented by {indent} spaces, deeper than the key before it ({sibling}), which already has a value; indent it like its siblings"
+                    "the indentation is wrong: `{key}` is indented by {indent} spaces, deeper than the key before it ({sibling}), which already has a value; indent it like its siblings"
                 ),
             ));
         }
@@ -205,7 +205,7 @@ pub fn indentation_problem(text: &str, limit: usize) -> Option<(usize, String)> 
                 return Some((
                     line,
                     format!(
-                        "line {line}: the indentation is wrong: `{key}` is indented by {indent} spaces, which matches no enclosing level ({} spaces); indent it like its siblings",
+                        "the indentation is wrong: `{key}` is indented by {indent} spaces, which matches no enclosing level ({} spaces); indent it like its siblings",
                         around.join(" or ")
                     ),
                 ));
@@ -217,6 +217,21 @@ pub fn indentation_problem(text: &str, limit: usize) -> Option<(usize, String)> 
         opened = value.is_empty() || value == "|" || value == ">" || value.starts_with('&');
     }
     None
+}
+
+/// For an unknown top-level key (the list of expected keys starts with `seed, root_dir`) that
+/// is one of the trainer's options: a hint that it lost its indentation under `trainer:`.
+pub fn misplaced_trainer_key(message: &str) -> Option<String> {
+    let first = message.lines().next()?;
+    let (_, rest) = first.split_once("unknown field `")?;
+    let (key, rest) = rest.split_once('`')?;
+    if !rest.contains("expected one of seed, root_dir") {
+        return None;
+    }
+    let trainer = serde_json::to_value(crate::trainer::TrainerConfig::default()).ok()?;
+    trainer.get(key).map(|_| {
+        format!("`{key}` is a trainer option: the indentation is wrong, indent it under `trainer:`")
+    })
 }
 
 #[cfg(test)]

@@ -98,9 +98,16 @@ pub fn parse_config<T: DeserializeOwned>(
             ));
         }
         out.push_str(&format!(": {}", error::explain(first, Some(text))));
+        // The snippet below repeats the message under a caret: explained the same way, so that
+        // it does not list every field either.
         out.push_str(&format!(
             "\n{}",
-            message.lines().skip(1).collect::<Vec<_>>().join("\n")
+            message
+                .lines()
+                .skip(1)
+                .map(|l| error::explain(l, None))
+                .collect::<Vec<_>>()
+                .join("\n")
         ));
         return Err(anyhow!(out));
     }
@@ -137,7 +144,18 @@ impl<M: DeserializeOwned + Serialize, D: DeserializeOwned + Serialize> Experimen
                 path.display()
             );
         }
-        let (mut config, _): (Self, Value) = parse_config(&text, path, overrides)?;
+        let (mut config, _): (Self, Value) = parse_config(&text, path, overrides).map_err(|e| {
+            // A trainer key written at the top level was meant to be indented under
+            // `trainer:`; nothing in the list of top-level keys is near it.
+            let message = format!("{e:#}");
+            match error::misplaced_trainer_key(&message) {
+                Some(hint) => match message.split_once('\n') {
+                    Some((first, rest)) => anyhow!("{first}; {hint}\n{rest}"),
+                    None => anyhow!("{message}; {hint}"),
+                },
+                None => e,
+            }
+        })?;
         for notice in config.trainer.migrate_deprecated() {
             eprintln!("notice: {}: {notice}", path.display());
         }

@@ -41,7 +41,10 @@ pub fn output_text(out: &Output) -> String {
 /// The values of column `name` in a `metrics.csv` (rows where it is empty are skipped). Read
 /// with the `csv` crate, as the logger writes it: keys holding a comma come quoted.
 pub fn metrics_column(metrics: &str, name: &str) -> Vec<f64> {
-    let mut reader = csv::Reader::from_reader(metrics.as_bytes());
+    // Flexible: a run killed mid-append may leave a short last row.
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(metrics.as_bytes());
     let header: Vec<String> = reader
         .headers()
         .expect("metrics.csv has a header")

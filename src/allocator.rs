@@ -6,7 +6,8 @@
 //! the kernel, so every step pays page faults, page zeroing and TLB shootdowns across threads.
 //! On the ETM benchmark (flex, 2 cores) that was 25–40% of the time. Raising glibc's mmap and
 //! trim thresholds makes freed buffers reusable, as PyTorch's caching allocator does; the cost
-//! is that the process keeps its peak heap until it exits.
+//! is that the process keeps its peak heap until it exits, which is why the Trainer does this only
+//! when `trainer.retain_freed_memory` is on (the shipped configs set it).
 
 use std::sync::OnceLock;
 
@@ -28,7 +29,8 @@ const MMAP_THRESHOLD: usize = 1 << 30;
 const MMAP_THRESHOLD_FALLBACK: usize = 32 << 20;
 
 /// Tunes the process allocator for training, once per process; later calls return the first
-/// outcome. The [`Trainer`](crate::Trainer) calls it when created.
+/// outcome. The [`Trainer`](crate::Trainer) calls it when created with
+/// `retain_freed_memory: true`.
 pub fn retain_freed_memory() -> AllocatorTuning {
     static OUTCOME: OnceLock<AllocatorTuning> = OnceLock::new();
     *OUTCOME.get_or_init(tune)

@@ -139,7 +139,7 @@ pub fn save_hf_safetensors<M: Module>(
         .get_bytes()
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("serialising the weights for {}", file.display()))?;
-    crate::checkpoint::atomic_write(file, &bytes)
+    crate::fs::atomic_write(file, &bytes)
 }
 
 /// Every tensor of a safetensors file by name, as burn `TensorData` (fixtures of expected

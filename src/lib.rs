@@ -15,6 +15,7 @@ pub mod data;
 mod datamodule;
 pub mod distributed;
 pub mod float_serde;
+pub mod fs;
 pub mod hf_checkpoint;
 pub mod host_kernels;
 pub mod loggers;

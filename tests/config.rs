@@ -11,8 +11,8 @@ use serde_json::Value;
 type Config = ExperimentConfig<Value, Value>;
 
 fn load_text(text: &str, overrides: &[(&str, &str)]) -> anyhow::Result<Config> {
-    let dir = std::env::temp_dir().join(format!("bl-config-{}-{}", std::process::id(), text.len()));
-    std::fs::create_dir_all(&dir).unwrap();
+    // A directory per call: tests run in parallel, and texts of one length used to share one.
+    let dir = test_support::temp_dir("bl-config", &text.len().to_string());
     let path = dir.join("config.yaml");
     std::fs::write(&path, text).unwrap();
     let overrides: Vec<(String, String)> = overrides
@@ -150,6 +150,122 @@ fn wrong_types_and_out_of_range_values_are_errors() {
     );
     assert!(
         e.contains(":5") && e.contains("optimizer.params") && e.contains("expected sequence"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_max_time_too_long_for_64_bits_is_an_error_naming_the_key() {
+    let base = "dataset: {name: x, params: {}}\nmodel: {name: y, params: {}}\n";
+    let e = format!(
+        "{:#}",
+        load_text(
+            &format!("{base}trainer:\n  max_time: \"999999999999999999:00:00:00\"\n"),
+            &[]
+        )
+        .unwrap_err()
+    );
+    assert!(
+        e.contains("config.yaml") && e.contains("trainer.max_time") && e.contains("too long"),
+        "{e}"
+    );
+    // The largest time that fits still loads.
+    let c = load_text(
+        &format!("{base}trainer:\n  max_time: \"00:00:00:10\"\n"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.trainer.max_time.as_deref(), Some("00:00:00:10"));
+}
+
+#[test]
+fn an_unknown_key_names_the_nearest_valid_key_instead_of_every_field() {
+    let base = "dataset: {name: x, params: {}}\nmodel: {name: y, params: {}}\n";
+    let e = format!(
+        "{:#}",
+        load_text(&format!("{base}trainer:\n  max_epoch: 3\n"), &[]).unwrap_err()
+    );
+    assert!(
+        e.contains("config.yaml:4")
+            && e.contains("trainer.max_epoch")
+            && e.contains("did you mean `max_epochs`?"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("accumulate_grad_batches"),
+        "the list of every field is noise once a near key is found: {e}"
+    );
+    // Nothing near: the valid keys are listed.
+    let e = format!(
+        "{:#}",
+        load_text(&format!("{base}trainer:\n  zzzzzzzzzzzzzz: 3\n"), &[]).unwrap_err()
+    );
+    assert!(e.contains("expected one of"), "{e}");
+}
+
+#[test]
+fn a_negative_count_says_a_positive_integer_was_expected() {
+    let text = "dataset:\n  name: x\n  params: {}\nmodel: {name: y, params: {}}\ntrainer:\n  log_every_n_steps: -5\n";
+    let e = format!("{:#}", load_text(text, &[]).unwrap_err());
+    assert!(
+        e.contains("config.yaml:6")
+            && e.contains("trainer.log_every_n_steps")
+            && e.contains("expected a positive integer")
+            && e.contains("-5"),
+        "{e}"
+    );
+    let text = std::fs::read_to_string("tests/fixtures/seed_config.yaml").unwrap();
+    let e = format!(
+        "{:#}",
+        load_text(&text, &[("trainer.log_every_n_steps", "-5")]).unwrap_err()
+    );
+    assert!(
+        e.contains("trainer.log_every_n_steps") && e.contains("expected a positive integer"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_empty_file_says_it_is_empty() {
+    for text in ["", "\n\n", "# only a comment\n"] {
+        let e = format!("{:#}", load_text(text, &[]).unwrap_err());
+        assert!(e.contains("config.yaml") && e.contains("is empty"), "{e}");
+    }
+}
+
+#[test]
+fn a_misindented_key_says_the_indentation_is_wrong_at_its_line() {
+    let base = "dataset: {name: x, params: {}}\nmodel: {name: y, params: {}}\n";
+    for (trainer, line) in [
+        (
+            "trainer:\n  max_epochs: 3\n   min_epochs: 1\n  max_steps: 5\n",
+            5,
+        ),
+        ("trainer:\n    max_epochs: 3\n  min_epochs: 1\n", 5),
+    ] {
+        let e = format!(
+            "{:#}",
+            load_text(&format!("{base}{trainer}"), &[]).unwrap_err()
+        );
+        assert!(
+            e.contains(&format!("config.yaml:{line}"))
+                && e.contains("indentation is wrong")
+                && e.contains("min_epochs"),
+            "{e}"
+        );
+    }
+    // A trainer option that lost its indentation altogether.
+    let e = format!(
+        "{:#}",
+        load_text(
+            &format!("{base}trainer:\n  max_epochs: 3\nmin_epochs: 1\n"),
+            &[]
+        )
+        .unwrap_err()
+    );
+    assert!(
+        e.contains("config.yaml:5")
+            && e.contains("indentation is wrong, indent it under `trainer:`"),
         "{e}"
     );
 }

@@ -437,9 +437,17 @@ fn eval_epoch(kind: &str, batches: usize) -> Vec<String> {
     out
 }
 
-fn validation(in_fit: bool, batches: usize) -> Vec<String> {
+/// Where a validation loop runs: Lightning zeroes gradients before it only inside the training
+/// epoch (`training_epoch_loop.py`), not in the sanity check (`test_hooks.py`).
+#[derive(Clone, Copy, PartialEq)]
+enum Val {
+    Sanity,
+    InEpoch,
+}
+
+fn validation(at: Val, batches: usize) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    if in_fit {
+    if at == Val::InEpoch {
         out.push("on_validation_model_zero_grad".into());
     }
     out.extend(
@@ -452,9 +460,7 @@ fn validation(in_fit: bool, batches: usize) -> Vec<String> {
     );
     out.extend(eval_epoch("validation", batches));
     out.extend(["Callback.on_validation_end", "on_validation_end"].map(String::from));
-    if in_fit {
-        out.push("on_validation_model_train".into());
-    }
+    out.push("on_validation_model_train".into());
     out
 }
 
@@ -552,7 +558,7 @@ fn fit_test_and_predict_call_every_hook_in_lightnings_order() {
     ]
     .map(String::from)
     .to_vec();
-    expected.extend(validation(true, 2));
+    expected.extend(validation(Val::Sanity, 2));
     expected.extend(
         [
             "Callback.on_sanity_check_end",
@@ -566,7 +572,7 @@ fn fit_test_and_predict_call_every_hook_in_lightnings_order() {
     );
     expected.extend(train_batches(4, 2));
     // Validation inside the epoch, right after the last batch and before on_train_epoch_end.
-    expected.extend(validation(true, 2));
+    expected.extend(validation(Val::InEpoch, 2));
     expected.extend(
         [
             "Callback.on_train_epoch_end",

@@ -86,13 +86,28 @@ pub fn parse_config<T: DeserializeOwned>(
             .next()
             .unwrap_or(&message)
             .trim_start_matches("error: ");
-        out.push_str(&format!(": {first}"));
-        if let Some(s) = error::suggestion(&message) {
-            out.push_str(&format!("; {s}"));
+        // A syntax error after a mis-indented key: say so, at that key's line (YAML itself
+        // often reports a later line, or a message about mapping values).
+        let indentation = serde_saphyr::from_str::<Value>(text)
+            .is_err()
+            .then(|| error::indentation_problem(text, line.unwrap_or(usize::MAX).saturating_add(1)))
+            .flatten();
+        if let Some((bad_line, problem)) = indentation {
+            return Err(anyhow!(
+                "{name}:{bad_line}: {problem}\n(the YAML parser said: {first})"
+            ));
         }
+        out.push_str(&format!(": {}", error::explain(first, Some(text))));
+        // The snippet below repeats the message under a caret: explained the same way, so that
+        // it does not list every field either.
         out.push_str(&format!(
             "\n{}",
-            message.lines().skip(1).collect::<Vec<_>>().join("\n")
+            message
+                .lines()
+                .skip(1)
+                .map(|l| error::explain(l, None))
+                .collect::<Vec<_>>()
+                .join("\n")
         ));
         return Err(anyhow!(out));
     }
@@ -105,16 +120,15 @@ pub fn parse_config<T: DeserializeOwned>(
     }
     for (key, raw) in overrides {
         apply_override(&mut value, key, raw)
-            .with_context(|| format!("applying override --{key}={raw}"))?;
+            .with_context(|| format!("{name}: applying override --{key}={raw}"))?;
     }
     let typed: T = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        let mut msg = format!("{name} with overrides: key `{path}`: {inner}");
-        if let Some(s) = error::suggestion(&inner) {
-            msg.push_str(&format!("; {s}"));
-        }
-        anyhow!(msg)
+        anyhow!(
+            "{name} with overrides: key `{path}`: {}",
+            error::explain(&inner, None)
+        )
     })?;
     Ok((typed, value))
 }
@@ -124,7 +138,24 @@ impl<M: DeserializeOwned + Serialize, D: DeserializeOwned + Serialize> Experimen
     pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let (mut config, _): (Self, Value) = parse_config(&text, path, overrides)?;
+        if error::is_empty_yaml(&text) {
+            bail!(
+                "{}: the config file is empty (no YAML besides comments): expected a mapping with `dataset`, `model` and `trainer` sections, as in configs/",
+                path.display()
+            );
+        }
+        let (mut config, _): (Self, Value) = parse_config(&text, path, overrides).map_err(|e| {
+            // A trainer key written at the top level was meant to be indented under
+            // `trainer:`; nothing in the list of top-level keys is near it.
+            let message = format!("{e:#}");
+            match error::misplaced_trainer_key(&message) {
+                Some(hint) => match message.split_once('\n') {
+                    Some((first, rest)) => anyhow!("{first}; {hint}\n{rest}"),
+                    None => anyhow!("{message}; {hint}"),
+                },
+                None => e,
+            }
+        })?;
         for notice in config.trainer.migrate_deprecated() {
             eprintln!("notice: {}: {notice}", path.display());
         }

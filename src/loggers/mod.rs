@@ -33,7 +33,11 @@ pub trait Logger: Send {
     fn finalize(&mut self, status: &str) -> Result<()>;
 }
 
-/// Picks `<root>/lightning_logs/version_N` with N one above the highest existing version.
+/// Claims `<root>/<name>/version_N` with N one above the highest existing version. The
+/// directory is created with `create_dir` (not `create_dir_all`), which fails when it exists,
+/// so two runs started together under one root never share a version: the one that loses the
+/// race moves on to the next number, and neither writes into the other's `metrics.csv` or
+/// checkpoints (where one's top-k eviction would delete the other's files).
 pub fn next_version_dir(root: &Path, name: &str) -> Result<PathBuf> {
     let base = root.join(name);
     std::fs::create_dir_all(&base)
@@ -48,12 +52,21 @@ pub fn next_version_dir(root: &Path, name: &str) -> Result<PathBuf> {
             .and_then(|s| s.strip_prefix("version_"))
             .and_then(|s| s.parse::<usize>().ok())
         {
-            next = next.max(n + 1);
+            next = next.max(n.saturating_add(1));
         }
     }
-    let dir = base.join(format!("version_{next}"));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
+    loop {
+        let dir = base.join(format!("version_{next}"));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && next < usize::MAX => {
+                next += 1
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot create {}", dir.display()));
+            }
+        }
+    }
 }
 
 /// Flattens nested hyper-parameters to `a/b/c = value` pairs (TensorBoard's hparams plugin and
@@ -79,4 +92,37 @@ pub fn flatten_hparams(value: &Value) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     walk("", value, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_started_together_claim_distinct_version_directories() {
+        let root = std::env::temp_dir().join(format!("bl-versions-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("lightning_logs/version_3")).unwrap();
+        let threads = 16;
+        let barrier = std::sync::Barrier::new(threads);
+        let mut dirs: Vec<PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        next_version_dir(&root, "lightning_logs").unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        dirs.sort();
+        dirs.dedup();
+        assert_eq!(dirs.len(), threads, "two runs shared a version: {dirs:?}");
+        assert!(dirs.iter().all(|d| d.is_dir()));
+        // Numbering continues above the highest existing version.
+        assert!(!dirs.contains(&root.join("lightning_logs/version_3")));
+        assert!(dirs.contains(&root.join("lightning_logs/version_4")));
+        std::fs::remove_dir_all(root).ok();
+    }
 }

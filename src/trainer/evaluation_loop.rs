@@ -1,7 +1,7 @@
 //! Validation and test loops (also the sanity check), in Lightning's hook order:
 //!
 //! ```text
-//! on_validation_model_zero_grad (inside fit)   on_validation_model_eval
+//! on_validation_model_zero_grad (inside fit, not in the sanity check)   on_validation_model_eval
 //! on_validation_start   on_validation_epoch_start
 //! for batch: on_before_batch_transfer, transfer_batch_to_device, on_after_batch_transfer,
 //!            on_validation_batch_start, validation_step, on_validation_batch_end
@@ -56,7 +56,10 @@ pub(crate) fn run_evaluation<M: LightningModule>(
 ) -> Result<M> {
     let previous_stage = run.cx.stage;
     let eval_device = run.cx.device.clone().inner();
-    if kind.in_fit() {
+    // Lightning zeroes gradients only before validation inside the training epoch
+    // (`loops/training_epoch_loop.py`); the sanity check runs before any backward, and its
+    // `test_hooks.py` sequence has no `on_validation_model_zero_grad`.
+    if kind == (EvalKind::Validation { in_fit: true }) {
         module.on_validation_model_zero_grad()?;
     }
     let test = kind == EvalKind::Test;

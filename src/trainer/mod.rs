@@ -6,6 +6,7 @@
 
 mod config;
 mod ddp;
+mod determinism;
 mod evaluation_loop;
 mod fit_loop;
 mod precision;
@@ -23,6 +24,7 @@ use serde_json::Value;
 pub use config::{
     Accelerator, Devices, FastDevRun, Limit, Precision, Strategy, TrainerConfig, parse_duration,
 };
+pub use determinism::deterministic_notice;
 pub use precision::{GradScaler, all_parameters_are};
 pub use progress::{Progress, RunningStage, Stage};
 
@@ -58,9 +60,13 @@ pub struct Trainer {
 
 impl Trainer {
     /// A Trainer with these options (deprecated keys are migrated with a notice on stderr).
-    /// Tunes the process allocator to reuse freed buffers (see [`crate::allocator`]).
+    /// With `retain_freed_memory` on, tunes the process allocator to reuse freed buffers (see
+    /// [`crate::allocator`]); off (the default), the process's allocator settings are left as
+    /// the embedding program set them.
     pub fn new(mut config: TrainerConfig) -> Self {
-        crate::allocator::retain_freed_memory();
+        if config.retain_freed_memory {
+            crate::allocator::retain_freed_memory();
+        }
         for notice in config.migrate_deprecated() {
             eprintln!("notice: {notice}");
         }
@@ -137,6 +143,11 @@ impl Trainer {
                 "notice: trainer.devices asks for {world} ranks; {stage} runs on the first device alone, so that every example counts exactly once"
             );
         }
+        if stage == Stage::Fit
+            && let Some(notice) = deterministic_notice(&self.config, self.seed.is_some())
+        {
+            eprintln!("notice: {notice}");
+        }
         let device = self.stage_device(self.config.device()?, stage)?;
         let mut cx = HookContext::new(device);
         let fast = self.config.fast_dev_run.batches().is_some();
@@ -165,9 +176,7 @@ impl Trainer {
             loggers.push(Box::new(CsvLogger::new(&dir)));
             if !self.hparams.is_null() {
                 let yaml = serde_saphyr::to_string(&self.hparams).context("serialising hparams")?;
-                std::fs::write(dir.join("hparams.yaml"), yaml).with_context(|| {
-                    format!("cannot write {}", dir.join("hparams.yaml").display())
-                })?;
+                crate::fs::atomic_write(&dir.join("hparams.yaml"), yaml.as_bytes())?;
             }
             cx.log_dir = Some(dir);
         }

@@ -39,22 +39,27 @@ pub fn output_text(out: &Output) -> String {
     )
 }
 
-/// The values of column `name` in a `metrics.csv` (rows where it is empty are skipped).
+/// The values of column `name` in a `metrics.csv` (rows where it is empty are skipped). Read
+/// with the `csv` crate, as the logger writes it: keys holding a comma come quoted.
 pub fn metrics_column(metrics: &str, name: &str) -> Vec<f64> {
-    let header: Vec<&str> = metrics
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split(',')
+    // Flexible: a run killed mid-append may leave a short last row.
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(metrics.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .expect("metrics.csv has a header")
+        .iter()
+        .map(String::from)
         .collect();
     let i = header
         .iter()
-        .position(|h| *h == name)
+        .position(|h| h == name)
         .unwrap_or_else(|| panic!("no {name} in {header:?}"));
-    metrics
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split(',').nth(i).and_then(|v| v.parse().ok()))
+    reader
+        .records()
+        .map(|r| r.expect("a metrics.csv row"))
+        .filter_map(|r| r.get(i).and_then(|v| v.parse().ok()))
         .collect()
 }
 
@@ -117,6 +122,9 @@ mod tests {
         let csv = "step,loss,acc\n1,0.5,\n2,0.25,0.75\n";
         assert_eq!(metrics_column(csv, "loss"), [0.5, 0.25]);
         assert_eq!(metrics_column(csv, "acc"), [0.75]);
+        let quoted = "step,\"acc,top5\",loss\n1,0.5,0.25\n";
+        assert_eq!(metrics_column(quoted, "acc,top5"), [0.5]);
+        assert_eq!(metrics_column(quoted, "loss"), [0.25]);
         std::fs::remove_dir_all(a).ok();
         std::fs::remove_dir_all(b).ok();
     }

@@ -127,7 +127,7 @@ impl BertConfig {
     /// Writes `config.json` (atomically).
     pub fn to_file(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)? + "\n";
-        burn_lightning::checkpoint::atomic_write(path, text.as_bytes())
+        burn_lightning::fs::atomic_write(path, text.as_bytes())
     }
 
     /// Checks what the model needs of the sizes.

@@ -230,7 +230,7 @@ impl BertTokenizer {
 
     /// Writes the `tokenizer.json` to `path`, atomically.
     pub fn save_json(&self, path: &Path) -> Result<()> {
-        burn_lightning::checkpoint::atomic_write(path, self.to_json()?.as_bytes())
+        burn_lightning::fs::atomic_write(path, self.to_json()?.as_bytes())
     }
 
     /// Writes `tokenizer.json` and `vocab.txt` (the base vocabulary by id) into `dir`, atomically.
@@ -244,7 +244,7 @@ impl BertTokenizer {
             .collect();
         by_id.sort();
         let text: String = by_id.into_iter().map(|(_, t)| t + "\n").collect();
-        burn_lightning::checkpoint::atomic_write(&dir.join("vocab.txt"), text.as_bytes())
+        burn_lightning::fs::atomic_write(&dir.join("vocab.txt"), text.as_bytes())
     }
 }
 

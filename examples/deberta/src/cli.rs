@@ -13,9 +13,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use burn_lightning::checkpoint::{Checkpoint, atomic_write};
+use burn_lightning::checkpoint::Checkpoint;
 use burn_lightning::config::{Cli, Command, usage};
 use burn_lightning::data::read_csv_columns;
+use burn_lightning::fs::atomic_write;
 use burn_lightning::optim::OptimizerName;
 use burn_lightning::{LightningDataModule, Stage, Trainer};
 

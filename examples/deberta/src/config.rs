@@ -217,7 +217,9 @@ impl DebertaV2Config {
     /// Writes `config.json` (keys as transformers writes them).
     pub fn to_file(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)?;
-        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+        // Atomic: an interrupted export never leaves a half-written config beside the weights.
+        burn_lightning::fs::atomic_write(path, (text + "\n").as_bytes())
+            .with_context(|| format!("writing {}", path.display()))
     }
 }
 

@@ -193,7 +193,8 @@ impl Default for DataParams {
 impl DataParams {
     /// The validation batch size.
     pub fn eval_batch_size(&self) -> usize {
-        self.eval_batch_size.unwrap_or(2 * self.batch_size)
+        self.eval_batch_size
+            .unwrap_or(self.batch_size.saturating_mul(2))
     }
 }
 
@@ -222,9 +223,38 @@ impl Validate for DataParams {
         if self.batch_size == 0 {
             bail!("dataset.params.batch_size must be at least 1");
         }
+        // A loader of batch size 0 would never advance (or divide by zero sizing its batches).
+        if self.eval_batch_size == Some(0) {
+            bail!(
+                "dataset.params.eval_batch_size must be at least 1 (or null: twice batch_size), got 0"
+            );
+        }
         if self.filter_column.is_some() != self.filter_value.is_some() {
             bail!("dataset.params.filter_column and filter_value go together");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn an_eval_batch_size_of_zero_is_an_error_naming_the_key() {
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/deberta.yaml");
+        let overrides = [(
+            "dataset.params.eval_batch_size".to_string(),
+            "0".to_string(),
+        )];
+        let e = format!(
+            "{:#}",
+            crate::cli::load_config(&config, &overrides).unwrap_err()
+        );
+        assert!(
+            e.contains("deberta.yaml") && e.contains("dataset.params.eval_batch_size"),
+            "{e}"
+        );
+        crate::cli::load_config(&config, &[]).unwrap();
     }
 }

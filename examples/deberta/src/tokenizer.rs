@@ -203,11 +203,15 @@ impl DebertaTokenizer {
         }
     }
 
-    /// Saves as `tokenizer.json`.
+    /// Saves as `tokenizer.json`, atomically (the `tokenizers` crate's own `save` writes in
+    /// place, so an interrupted export would leave a truncated file).
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.inner
-            .save(path, true)
+        let json = self
+            .inner
+            .to_string(true)
             .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("serialising {}", path.display()))?;
+        burn_lightning::fs::atomic_write(path, json.as_bytes())
             .with_context(|| format!("writing {}", path.display()))
     }
 }

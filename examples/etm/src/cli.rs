@@ -208,6 +208,6 @@ fn write_proportions(path: &Path, batches: &[Tensor<2>]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    burn_lightning::checkpoint::atomic_write(path, &out)
+    burn_lightning::fs::atomic_write(path, &out)
         .with_context(|| format!("writing {}", path.display()))
 }

@@ -1,0 +1,140 @@
+//! Writing output files so that a reader (or a crash) sees the old content or the new, never a
+//! mix: [`atomic_write`].
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it (a name unique to this
+/// process, thread and call, created exclusively so that no other writer can share it), fsync,
+/// rename over `path`, fsync of the directory. On any error the temporary file is removed and
+/// `path` keeps its previous content. Two writers racing on one path both succeed; the file
+/// ends up holding one of their contents, whole.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?;
+    let (tmp, file) = create_temp(dir, &file_name.to_string_lossy())?;
+    let written = write_and_rename(file, &tmp, path, bytes);
+    if written.is_err() {
+        // Never leave a stray temporary behind: a later writer would not reuse it.
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
+    // The rename is only durable once the directory entry is on disk.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// A new temporary file in `dir`, created with `create_new` (O_EXCL): the name carries the
+/// process id, a per-process counter and the clock, and a name that exists already (a
+/// leftover of a killed process with a recycled pid) is skipped rather than shared.
+fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, File)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut last_error = None;
+    for _ in 0..64 {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(
+            ".{name}.tmp.{}.{n}.{nanos:08x}",
+            std::process::id()
+        ));
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => last_error = Some(e),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot create {}", tmp.display()));
+            }
+        }
+    }
+    Err(last_error.expect("64 attempts")).with_context(|| {
+        format!(
+            "cannot create a temporary file for {name} in {}",
+            dir.display()
+        )
+    })
+}
+
+fn write_and_rename(mut file: File, tmp: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.sync_all()
+        .with_context(|| format!("cannot fsync {}", tmp.display()))?;
+    drop(file);
+    fs::rename(tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("bl-fs-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp."))
+            .collect()
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_path_all_succeed_and_leave_one_whole_content() {
+        let dir = temp_dir("race");
+        let path = dir.join("out.json");
+        let barrier = std::sync::Barrier::new(16);
+        std::thread::scope(|s| {
+            for t in 0..16u8 {
+                let (path, barrier) = (&path, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    for _ in 0..20 {
+                        // Through the checkpoint module's name too: it must be this function.
+                        crate::checkpoint::atomic_write(path, &vec![t; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 4096);
+        assert!(bytes.iter().all(|&b| b == bytes[0]), "a mix of writers");
+        assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));
+        fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_old_content_and_removes_its_temporary() {
+        let dir = temp_dir("fail");
+        // A non-empty directory where the file should go: the rename fails.
+        let path = dir.join("taken");
+        fs::create_dir_all(path.join("inside")).unwrap();
+        let e = atomic_write(&path, b"new").unwrap_err();
+        assert!(format!("{e:#}").contains("cannot rename"), "{e:#}");
+        assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));
+        assert!(path.join("inside").is_dir());
+        let file = dir.join("kept.txt");
+        atomic_write(&file, b"old").unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"old");
+        fs::remove_dir_all(dir).ok();
+    }
+}

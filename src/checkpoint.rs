@@ -253,7 +253,7 @@ impl Checkpoint {
                 path.display()
             )
         })?;
-        atomic_write(path, &bytes)
+        crate::fs::atomic_write(path, &bytes)
     }
 
     /// Reads and verifies a checkpoint file.
@@ -262,12 +262,6 @@ impl Checkpoint {
             fs::read(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
         Self::from_bytes(&bytes, path)
     }
-}
-
-/// Writes `bytes` to `path` so that readers see the old content or the new, never a mix
-/// (kept under this name; the one implementation is [`crate::fs::atomic_write`]).
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::fs::atomic_write(path, bytes)
 }
 
 #[cfg(test)]

@@ -14,6 +14,16 @@ use anyhow::{Context, Result};
 /// `path` keeps its previous content. Two writers racing on one path both succeed; the file
 /// ends up holding one of their contents, whole.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    atomic_write_with(path, |file| {
+        file.write_all(bytes)
+            .with_context(|| format!("cannot write the temporary file for {}", path.display()))
+    })
+}
+
+/// [`atomic_write`] for content that is streamed rather than held in memory (an archive member
+/// of gigabytes): `write` fills the temporary file; an error from it removes the temporary and
+/// leaves `path` as it was.
+pub fn atomic_write_with(path: &Path, write: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -24,7 +34,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .with_context(|| format!("{} has no file name", path.display()))?;
     let (tmp, file) = create_temp(dir, &file_name.to_string_lossy())?;
-    let written = write_and_rename(file, &tmp, path, bytes);
+    let written = write_and_rename(file, &tmp, path, write);
     if written.is_err() {
         // Never leave a stray temporary behind: a later writer would not reuse it.
         let _ = fs::remove_file(&tmp);
@@ -69,9 +79,13 @@ fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, File)> {
     })
 }
 
-fn write_and_rename(mut file: File, tmp: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    file.write_all(bytes)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+fn write_and_rename(
+    mut file: File,
+    tmp: &Path,
+    path: &Path,
+    write: impl FnOnce(&mut File) -> Result<()>,
+) -> Result<()> {
+    write(&mut file)?;
     file.sync_all()
         .with_context(|| format!("cannot fsync {}", tmp.display()))?;
     drop(file);
@@ -109,8 +123,7 @@ mod tests {
                 s.spawn(move || {
                     barrier.wait();
                     for _ in 0..20 {
-                        // Through the checkpoint module's name too: it must be this function.
-                        crate::checkpoint::atomic_write(path, &vec![t; 4096]).unwrap();
+                        atomic_write(path, &vec![t; 4096]).unwrap();
                     }
                 });
             }

@@ -5,7 +5,7 @@
 //! member expands to are capped, so a zip bomb is an error naming the member rather than a full
 //! disk or an allocation the size of a lie in its header.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
@@ -100,8 +100,8 @@ pub fn read_member(reader: &mut dyn Read, cap: u64, archive: &Path, name: &str) 
 }
 
 /// Streams a member to `target` (a uniquely named temporary file beside it, renamed into place
-/// once complete), refusing more than `cap` bytes: an interrupted or refused extraction leaves
-/// no half file under the final name.
+/// once complete: [`crate::fs::atomic_write_with`]), refusing more than `cap` bytes: an
+/// interrupted or refused extraction leaves no half file under the final name.
 pub fn save_member(
     reader: &mut dyn Read,
     target: &Path,
@@ -109,48 +109,9 @@ pub fn save_member(
     archive: &Path,
     name: &str,
 ) -> Result<()> {
-    let dir = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create directory {}", dir.display()))?;
-    let file_name = target
-        .file_name()
-        .with_context(|| format!("{} has no file name", target.display()))?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{}.part.{}.{nanos}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    // Created exclusively: never truncates or follows something already at that name.
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    let written = copy_capped(reader, &mut file, cap, archive, name)
-        .and_then(|_| {
-            file.sync_all()
-                .with_context(|| format!("cannot fsync {}", tmp.display()))
-        })
-        .and_then(|_| {
-            std::fs::rename(&tmp, target)
-                .with_context(|| format!("cannot rename {} to {}", tmp.display(), target.display()))
-        });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written?;
-    // The rename is only durable once the directory entry is on disk.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::fs::atomic_write_with(target, |file| {
+        copy_capped(reader, file, cap, archive, name).map(drop)
+    })
 }
 
 /// Copies at most `cap` bytes; one byte more is an error (reading `cap + 1` tells a member of

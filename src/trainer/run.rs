@@ -7,9 +7,10 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::callbacks::Callback;
-use crate::checkpoint::{Checkpoint, atomic_write, optimizer_section, scheduler_section};
+use crate::checkpoint::{Checkpoint, optimizer_section, scheduler_section};
 use crate::context::HookContext;
 use crate::datamodule::LightningDataModule;
+use crate::fs::atomic_write;
 use crate::loggers::Logger;
 use crate::metrics::MetricStore;
 use crate::module::LightningModule;

@@ -138,12 +138,10 @@ fn a_nan_metric_never_becomes_best() {
         .unwrap();
     let best = trainer.best_checkpoint_path().unwrap();
     assert_eq!(best, dir.join("ck/epoch=1.ckpt"));
-    let files: Vec<String> = std::fs::read_dir(dir.join("ck"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "last.ckpt")
-        .collect();
-    assert_eq!(files, ["epoch=1.ckpt"]);
+    assert_eq!(
+        test_support::tree(&dir.join("ck")),
+        ["epoch=1.ckpt", "last.ckpt"]
+    );
     // Mode max: NaN is still worst.
     let dir2 = common::temp_dir("nan-best-max");
     let mut config = common::quiet_config(&dir2);
@@ -187,11 +185,7 @@ fn a_monitor_missing_before_validation_keeps_last_only() {
     trainer
         .fit(without_plateau(), &mut TwoMoons::new(200, 50, 1), None)
         .unwrap();
-    let files: Vec<String> = std::fs::read_dir(dir.join("ck"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(files, ["last.ckpt"]);
+    assert_eq!(test_support::tree(&dir.join("ck")), ["last.ckpt"]);
     assert!(trainer.best_checkpoint_path().is_none());
     Checkpoint::load(&dir.join("ck/last.ckpt")).unwrap();
 
@@ -271,12 +265,8 @@ fn an_unreadable_state_is_never_written() {
     let ck = Checkpoint::load(&last).unwrap();
     assert_eq!(ck.state.progress.epoch, 0, "the epoch-0 checkpoint is kept");
     assert_eq!(ck.state.callbacks["LossyState"]["value"], 1.0);
-    let leftovers: Vec<_> = std::fs::read_dir(dir.join("ck"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n != "last.ckpt")
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // No temporary file is left beside it.
+    assert_eq!(test_support::tree(&dir.join("ck")), ["last.ckpt"]);
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -185,23 +185,6 @@ mod tests {
         zip.finish().unwrap().into_inner()
     }
 
-    /// Every path under `dir`, relative, sorted.
-    fn tree(dir: &Path) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut pending = vec![dir.to_path_buf()];
-        while let Some(d) = pending.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
-                if p.is_dir() && !p.is_symlink() {
-                    pending.push(p);
-                }
-            }
-        }
-        out.sort();
-        out
-    }
-
     #[test]
     fn member_names_must_stay_inside() {
         let a = Path::new("a.zip");
@@ -233,7 +216,10 @@ mod tests {
             err.contains("corpus.zip") && err.contains("../../x.csv") && err.contains("outside"),
             "{err}"
         );
-        assert_eq!(tree(&root), ["a", "a/b", "a/b/corpus.zip", "a/b/data"]);
+        assert_eq!(
+            test_support::tree(&root),
+            ["a", "a/b", "a/b/corpus.zip", "a/b/data"]
+        );
         std::fs::remove_dir_all(root).ok();
     }
 
@@ -284,7 +270,11 @@ mod tests {
             .unwrap_err()
         );
         assert!(err.contains("more than 1048576 bytes"), "{err}");
-        assert!(tree(&data).is_empty(), "{:?}", tree(&data));
+        assert!(
+            test_support::tree(&data).is_empty(),
+            "{:?}",
+            test_support::tree(&data)
+        );
         // Exactly at the cap is fine.
         let out = unzip_member_capped(&path, "big.csv", &data, 4 << 20).unwrap();
         assert_eq!(std::fs::metadata(out).unwrap().len(), 4 << 20);

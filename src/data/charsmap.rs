@@ -79,6 +79,19 @@ pub fn validate_precompiled_charsmap(map: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Reads a `tokenizer.json` as text with its charsmaps checked
+/// ([`check_tokenizer_json_charsmaps`]), for the caller to hand to the `tokenizers` crate, which
+/// trusts them: a malformed one loads there and panics on the first encode.
+pub fn read_tokenizer_json(path: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {} (a UTF-8 tokenizer.json)", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    check_tokenizer_json_charsmaps(&json)
+        .with_context(|| format!("{}: a damaged normalizer", path.display()))?;
+    Ok(text)
+}
+
 /// Checks every `Precompiled` normalizer's charsmap in a parsed `tokenizer.json` (they can
 /// sit inside a `Sequence`, so the whole document is searched). The map is base64 there.
 pub fn check_tokenizer_json_charsmaps(json: &serde_json::Value) -> Result<()> {

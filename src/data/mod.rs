@@ -14,7 +14,9 @@ pub use archive::{
     tar_member_kind, unzip_member, unzip_member_capped, zip_member_kind,
 };
 pub use batch::Batch;
-pub use charsmap::{check_tokenizer_json_charsmaps, validate_precompiled_charsmap};
+pub use charsmap::{
+    check_tokenizer_json_charsmaps, read_tokenizer_json, validate_precompiled_charsmap,
+};
 pub use csv_table::read_csv_columns;
 pub use loader::{BatchIter, DataLoader, Dataset};
 pub use packaged::{PackagedData, sha256_file};

@@ -20,6 +20,24 @@ pub fn temp_dir(prefix: &str, name: &str) -> PathBuf {
     dir
 }
 
+/// Every path under `dir`, relative to it and sorted; symbolic links are listed, not followed
+/// (what an extraction or a walk left on disk).
+pub fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            if p.is_dir() && !p.is_symlink() {
+                pending.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Runs `binary` with `args` in `cwd` and returns what it printed and its status.
 pub fn run(binary: &str, cwd: &Path, args: &[&str]) -> Output {
     Command::new(binary)

@@ -258,23 +258,6 @@ mod tests {
         zip.finish().unwrap().into_inner()
     }
 
-    /// Every path under `dir`, relative and sorted (symlinks not followed).
-    fn tree(dir: &Path) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut pending = vec![dir.to_path_buf()];
-        while let Some(d) = pending.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
-                if p.is_dir() && !p.is_symlink() {
-                    pending.push(p);
-                }
-            }
-        }
-        out.sort();
-        out
-    }
-
     #[test]
     fn a_zip_member_cannot_land_outside_the_corpus_directory() {
         let root = test_support::temp_dir("bert-corpus", "escape");
@@ -290,7 +273,7 @@ mod tests {
             err.contains("corpus.zip") && err.contains("../../x.csv") && err.contains("outside"),
             "{err}"
         );
-        assert_eq!(tree(&root), ["a", "a/b", "a/b/corpus.zip"]);
+        assert_eq!(test_support::tree(&root), ["a", "a/b", "a/b/corpus.zip"]);
         std::fs::remove_dir_all(root).ok();
     }
 
@@ -352,7 +335,7 @@ mod tests {
         assert_eq!(report.cases, 2000);
         assert!(report.accepted > 0, "{report:?}");
         let _ = std::fs::remove_dir_all(&extracted);
-        assert_eq!(tree(&root), ["a", "a/b", "a/b/corpus.zip"]);
+        assert_eq!(test_support::tree(&root), ["a", "a/b", "a/b/corpus.zip"]);
         std::fs::remove_dir_all(root).ok();
     }
 }

@@ -216,16 +216,11 @@ impl DebertaTokenizer {
     }
 }
 
-/// Parses a `tokenizer.json`, checking first what the `tokenizers` crate would trust: a
-/// malformed precompiled charsmap loads there and panics on the first encode.
+/// Parses a `tokenizer.json` whose charsmaps were checked first (the `tokenizers` crate trusts
+/// them).
 fn read_tokenizer_json(path: &Path) -> Result<Tokenizer> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {} (a UTF-8 tokenizer.json)", path.display()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-    burn_lightning::data::check_tokenizer_json_charsmaps(&json)
-        .with_context(|| format!("{}: a damaged normalizer", path.display()))?;
-    text.parse::<Tokenizer>()
+    burn_lightning::data::read_tokenizer_json(path)?
+        .parse::<Tokenizer>()
         .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("reading {}", path.display()))
 }

@@ -33,18 +33,77 @@ pub fn atomic_write_with(path: &Path, write: impl FnOnce(&mut File) -> Result<()
     let file_name = path
         .file_name()
         .with_context(|| format!("{} has no file name", path.display()))?;
+    remove_stale_temporaries(dir);
     let (tmp, file) = create_temp(dir, &file_name.to_string_lossy())?;
-    let written = write_and_rename(file, &tmp, path, write);
-    if written.is_err() {
-        // Never leave a stray temporary behind: a later writer would not reuse it.
-        let _ = fs::remove_file(&tmp);
-    }
-    written?;
+    // Never leave a stray temporary behind (a later writer would not reuse it), also when
+    // `write` panics: the guard removes it unless the rename consumed it.
+    let mut guard = TempGuard(Some(tmp.clone()));
+    write_and_rename(file, &tmp, path, write)?;
+    guard.0 = None;
     // The rename is only durable once the directory entry is on disk.
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Removes the temporary file it holds when dropped (an error or a panic before the rename).
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.0.take() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Removes the temporaries that killed processes left in `dir` (`.NAME.tmp.PID.N.CLOCK` whose
+/// PID no longer runs): a SIGKILL between creating one and renaming it leaves a full-size copy
+/// (a whole checkpoint) that no later write would reuse. Files of live processes, and names
+/// that are not ours, are left alone; failures are ignored (this is housekeeping).
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temporary_owner) else {
+            continue;
+        };
+        if pid != std::process::id() && !process_is_alive(pid) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The process id in a temporary's name `.NAME.tmp.PID.N.CLOCK`.
+fn temporary_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let at = rest.rfind(".tmp.")?;
+    let mut fields = rest[at + 5..].split('.');
+    let pid = fields.next()?.parse().ok()?;
+    let counter_and_clock = (fields.next()?, fields.next()?);
+    (fields.next().is_none()
+        && counter_and_clock.0.parse::<u64>().is_ok()
+        && u32::from_str_radix(counter_and_clock.1, 16).is_ok())
+    .then_some(pid)
+}
+
+#[cfg(unix)]
+fn process_is_alive(pid: u32) -> bool {
+    // kill(pid, 0) delivers nothing; ESRCH means no such process (EPERM: alive, not ours).
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: signal 0 only checks that the process exists.
+    let delivered = unsafe { libc::kill(pid, 0) } == 0;
+    delivered || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_is_alive(_pid: u32) -> bool {
+    true
 }
 
 /// A new temporary file in `dir`, created with `create_new` (O_EXCL): the name carries the
@@ -102,6 +161,38 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn temporaries_of_dead_processes_are_swept_and_others_kept() {
+        let dir = temp_dir("stale");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let alive = std::os::unix::process::parent_id();
+        let names = [
+            format!(".last.ckpt.tmp.{dead}.3.0000beef"),
+            format!(".last.ckpt.tmp.{alive}.3.0000beef"),
+            format!("notes.tmp.{dead}.3.0000beef"),
+            "last.ckpt".to_string(),
+        ];
+        for name in &names {
+            fs::write(dir.join(name), b"x").unwrap();
+        }
+        remove_stale_temporaries(&dir);
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut expected = names[1..].to_vec();
+        expected.sort();
+        assert_eq!(left, expected);
+        // A write into the directory sweeps it too.
+        fs::write(dir.join(&names[0]), b"x").unwrap();
+        atomic_write(&dir.join("last.ckpt"), b"new").unwrap();
+        assert!(!dir.join(&names[0]).exists());
+        fs::remove_dir_all(dir).ok();
     }
 
     fn leftovers(dir: &Path) -> Vec<String> {

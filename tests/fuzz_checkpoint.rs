@@ -76,6 +76,51 @@ fn checkpoint_reader_never_panics() {
         fixed_crc,
     );
     assert_eq!(report.cases, 10_000);
+    assert!(report.accepted > 0 && report.rejected > 0, "{report:?}");
+}
+
+/// The header's JSON mutated (numbers made huge, negative or non-finite, fields cut) and put
+/// back with consistent lengths and CRC, then resumed with `fit`: progress, seed, metric,
+/// callback and loss-scaler states all go through the resume path, which must refuse what it
+/// cannot use rather than panic or overflow.
+#[test]
+fn resuming_from_a_mutated_header_never_panics() {
+    let real = real_checkpoint();
+    let header_len = u64::from_le_bytes(real[8..16].try_into().unwrap()) as usize;
+    let header = real[16..16 + header_len].to_vec();
+    let sections = real[16 + header_len..real.len() - 4].to_vec();
+    let dir = common::temp_dir("fuzz-resume");
+    let path = dir.join("fuzzed.ckpt");
+    let mut config = common::quiet_config(&dir);
+    config.max_steps = 4;
+    config.max_epochs = None;
+    config.logger = false;
+    config.enable_checkpointing = false;
+    let report = fuzz(
+        "resume from a mutated header",
+        0xFEED,
+        400,
+        &[header],
+        |header| {
+            let mut bytes = real[..8].to_vec();
+            bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(header);
+            bytes.extend_from_slice(&sections);
+            bytes.extend_from_slice(&crc32c::crc32c(&bytes).to_le_bytes());
+            std::fs::write(&path, &bytes).unwrap();
+            Trainer::new(config.clone())
+                .seed(5)
+                .fit(
+                    common::fixed_mlp(4),
+                    &mut common::mlp::TwoMoons::new(64, 16, 2),
+                    Some(path.to_str().unwrap()),
+                )
+                .map(drop)
+                .map_err(|e| format!("{e:#}"))
+        },
+    );
+    assert!(report.accepted > 0 && report.rejected > 0, "{report:?}");
+    std::fs::remove_dir_all(dir).ok();
 }
 
 /// Regression cases for the length fields: each names the offset and is an error, not an

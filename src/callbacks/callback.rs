@@ -169,8 +169,10 @@ pub trait Callback: Send {
         Ok(())
     }
     /// After a checkpoint is serialised and before it replaces the file on disk: whether
-    /// `state`, read back from it, would restore (an error keeps the previous file). Callbacks
-    /// with a typed state parse it here, as `load_state_dict` would.
+    /// `state`, read back from it, would restore (an error keeps the previous file). The default
+    /// accepts any state: a callback with a typed state should parse it here as
+    /// `load_state_dict` would (the built-in ones do), or its unreadable state is found only at
+    /// resume.
     fn check_state_dict(&self, state: &Value) -> Result<()> {
         Ok(())
     }

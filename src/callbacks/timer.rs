@@ -94,9 +94,26 @@ impl Callback for Timer {
         serde_json::json!({ "train_elapsed_secs": self.train_elapsed().as_secs_f64() })
     }
     fn load_state_dict(&mut self, state: Value) -> Result<()> {
-        if let Some(s) = state.get("train_elapsed_secs").and_then(Value::as_f64) {
-            self.train_before = Duration::from_secs_f64(s);
+        if let Some(elapsed) = elapsed_in(&state)? {
+            self.train_before = elapsed;
         }
         Ok(())
     }
+    fn check_state_dict(&self, state: &Value) -> Result<()> {
+        elapsed_in(state).map(drop)
+    }
+}
+
+/// The training time a checkpoint recorded; a negative or overflowing number is an error
+/// (`Duration::from_secs_f64` would panic on it).
+fn elapsed_in(state: &Value) -> Result<Option<Duration>> {
+    state
+        .get("train_elapsed_secs")
+        .and_then(Value::as_f64)
+        .map(|s| {
+            Duration::try_from_secs_f64(s).map_err(|e| {
+                anyhow::anyhow!("Timer state: train_elapsed_secs = {s} is not a duration: {e}")
+            })
+        })
+        .transpose()
 }

@@ -114,6 +114,49 @@ pub fn save_member(
     })
 }
 
+/// A reader that fails once more than `cap` bytes have come through it: wrapped around a
+/// decompressor, it bounds what a whole archive may expand to. The `tar` crate reads GNU
+/// long-name and pax entries into memory whole, before any per-member cap applies, so a bomb
+/// made of one such entry is stopped here.
+pub struct CappedReader<R> {
+    inner: R,
+    left: u64,
+    what: String,
+}
+
+impl<R: Read> CappedReader<R> {
+    /// `inner`, refusing more than `cap` bytes; `what` names the stream in the error.
+    pub fn new(inner: R, cap: u64, what: String) -> Self {
+        Self {
+            inner,
+            left: cap,
+            what,
+        }
+    }
+}
+
+impl<R: Read> Read for CappedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // One probing byte tells a stream of exactly `cap` bytes from a longer one.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::other(format!(
+                    "{} expands to more than its cap (a decompression bomb or a damaged archive)",
+                    self.what
+                ))),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// Copies at most `cap` bytes; one byte more is an error (reading `cap + 1` tells a member of
 /// exactly `cap` bytes from a larger one without trusting any size its header declares).
 fn copy_capped(
@@ -183,6 +226,16 @@ mod tests {
             zip.write_all(body).unwrap();
         }
         zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_capped_stream_allows_exactly_its_cap() {
+        let mut exact = CappedReader::new(&[1u8; 10][..], 10, "ten".into());
+        let mut out = Vec::new();
+        assert_eq!(exact.read_to_end(&mut out).unwrap(), 10);
+        let mut over = CappedReader::new(&[1u8; 11][..], 10, "eleven".into());
+        let err = over.read_to_end(&mut Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("eleven expands to more than its cap"), "{err}");
     }
 
     #[test]

@@ -10,8 +10,8 @@ mod sampler;
 mod walk;
 
 pub use archive::{
-    MAX_MEMBER_BYTES, MemberKind, member_path, read_member, require_file, save_member,
-    tar_member_kind, unzip_member, unzip_member_capped, zip_member_kind,
+    CappedReader, MAX_MEMBER_BYTES, MemberKind, member_path, read_member, require_file,
+    save_member, tar_member_kind, unzip_member, unzip_member_capped, zip_member_kind,
 };
 pub use batch::Batch;
 pub use charsmap::{

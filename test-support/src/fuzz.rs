@@ -1,10 +1,78 @@
 //! Seeded, bounded fuzzing for the readers of outside input (checkpoints, tokenizers, corpora,
-//! configs): every case must load or return an error, never panic. Cases are derived from a
-//! fixed seed, so a failure names its case number and reproduces on every run; the case count
-//! is bounded so CI stays fast. Aborts (an allocation the size of a corrupted length field) end
-//! the test process, and a hang ends in CI's time limit: both fail the run as well.
+//! configs): every case must load or return an error, never panic or hang. Cases are derived
+//! from a fixed seed, so a failure names its case number and reproduces on every run; the case
+//! count is bounded so CI stays fast. Aborts (an allocation the size of a corrupted length
+//! field) end the test process and fail the run as well; a case that runs past
+//! [`CASE_TIME_LIMIT`] is reported by name and the process aborted, rather than hanging CI.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long one case may run (debug builds, a loaded 2-core machine) before it counts as a hang.
+pub const CASE_TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// Aborts the process, naming the case, when one case runs past [`CASE_TIME_LIMIT`]: a reader
+/// that loops forever cannot be interrupted from outside, and a silent CI time-out says less.
+struct Watchdog {
+    origin: Instant,
+    /// Case number in progress (`u64::MAX`: none) and the millisecond (since `origin`) it began.
+    case: Arc<AtomicU64>,
+    started_ms: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    fn new(name: &str, seed: u64) -> Self {
+        let origin = Instant::now();
+        let case = Arc::new(AtomicU64::new(u64::MAX));
+        let started_ms = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let (c, s, d, name) = (
+            case.clone(),
+            started_ms.clone(),
+            done.clone(),
+            name.to_string(),
+        );
+        let thread = std::thread::spawn(move || {
+            while !d.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                let current = c.load(Ordering::Relaxed);
+                let now = origin.elapsed().as_millis() as u64;
+                let ran = now.saturating_sub(s.load(Ordering::Relaxed));
+                if current != u64::MAX && ran > CASE_TIME_LIMIT.as_millis() as u64 {
+                    eprintln!(
+                        "fuzz {name}: case {current} (seed {seed}) ran for more than {CASE_TIME_LIMIT:?}: a hang"
+                    );
+                    std::process::abort();
+                }
+            }
+        });
+        Self {
+            origin,
+            case,
+            started_ms,
+            done,
+            thread: Some(thread),
+        }
+    }
+    fn start(&self, case: usize) {
+        let now = self.origin.elapsed().as_millis() as u64;
+        self.started_ms.store(now, Ordering::Relaxed);
+        self.case.store(case as u64, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
 
 /// splitmix64: a tiny deterministic generator (no dependency, same stream on every platform).
 #[derive(Debug, Clone)]
@@ -135,6 +203,7 @@ pub fn fuzz(
     mut read: impl FnMut(&[u8]) -> Result<(), String>,
 ) -> Report {
     let mut rng = Rng::new(seed);
+    let watchdog = Watchdog::new(name, seed);
     let mut report = Report {
         cases: 0,
         accepted: 0,
@@ -151,6 +220,7 @@ pub fn fuzz(
         } else {
             mutate(&mut rng, base)
         };
+        watchdog.start(case);
         let outcome = catch_unwind(AssertUnwindSafe(|| read(&input)));
         report.cases += 1;
         match outcome {

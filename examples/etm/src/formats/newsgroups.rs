@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use burn_lightning::data::{MemberKind, member_path, read_member, require_file, tar_member_kind};
+use burn_lightning::data::{
+    CappedReader, MemberKind, member_path, read_member, require_file, tar_member_kind,
+};
 
 /// The text of every post, in path order.
 pub fn read_20news(path: &Path) -> Result<Vec<String>> {
@@ -49,7 +51,13 @@ const MAX_TOTAL_BYTES: u64 = 2 << 30;
 fn read_tarball(path: &Path) -> Result<Vec<(PathBuf, String)>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    // The whole stream is capped too: tar headers and long names are read before any post's cap.
+    let stream = CappedReader::new(
+        flate2::read::GzDecoder::new(file),
+        MAX_TOTAL_BYTES + (64 << 20),
+        format!("{} (unpacked)", path.display()),
+    );
+    let mut archive = tar::Archive::new(stream);
     let mut posts = Vec::new();
     let mut total = 0u64;
     for entry in archive

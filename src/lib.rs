@@ -16,6 +16,7 @@ mod datamodule;
 pub mod distributed;
 pub mod float_serde;
 pub mod hf_checkpoint;
+pub mod hf_shapes;
 pub mod host_kernels;
 pub mod loggers;
 mod metrics;

@@ -17,6 +17,7 @@ pub mod distributed;
 pub mod float_serde;
 pub mod fs;
 pub mod hf_checkpoint;
+pub mod hf_shapes;
 pub mod host_kernels;
 pub mod loggers;
 mod metrics;

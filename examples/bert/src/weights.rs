@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use burn_lightning::hf_checkpoint::{load_hf_weights, save_hf_safetensors};
+use burn_lightning::hf_shapes::HfShapes;
 
 use crate::config::BertConfig;
 use crate::heads::BertForPreTraining;
@@ -44,9 +45,85 @@ pub fn load_pretrained(
     device: &Device,
 ) -> Result<(BertConfig, BertForPreTraining, LoadReport)> {
     let config = BertConfig::from_file(&dir.join("config.json"))?;
+    check_sizes(&config, dir)?;
     let mut model = BertForPreTraining::new(&config, device);
     let report = load_weights(&mut model, dir)?;
     Ok((config, model, report))
+}
+
+/// Checks `config`'s sizes against the shapes in `dir`'s weight file (its header, not its
+/// data) before a model of them is allocated: a size the file disagrees with is an error naming
+/// the config.json key, its value and the tensor. Every size is the dimension of a tensor a BERT
+/// checkpoint must hold, so the parameter bound only guards what this list may miss.
+pub fn check_sizes(config: &BertConfig, dir: &Path) -> Result<()> {
+    let shapes = HfShapes::read(dir, &["bert."])?;
+    let word = "embeddings.word_embeddings.weight";
+    shapes.expect_dim(
+        "vocab_size",
+        config.vocab_size,
+        word,
+        0,
+        config.vocab_size as u128,
+    )?;
+    shapes.expect_dim(
+        "hidden_size",
+        config.hidden_size,
+        word,
+        1,
+        config.hidden_size as u128,
+    )?;
+    let max_positions = config.max_position_embeddings;
+    let positions = "embeddings.position_embeddings.weight";
+    shapes.expect_dim(
+        "max_position_embeddings",
+        max_positions,
+        positions,
+        0,
+        max_positions as u128,
+    )?;
+    let types = "embeddings.token_type_embeddings.weight";
+    shapes.expect_dim(
+        "type_vocab_size",
+        config.type_vocab_size,
+        types,
+        0,
+        config.type_vocab_size as u128,
+    )?;
+    shapes.expect_layers(
+        "num_hidden_layers",
+        config.num_hidden_layers,
+        "encoder.layer.",
+    )?;
+    if config.num_hidden_layers > 0 {
+        let intermediate = "encoder.layer.0.intermediate.dense.weight";
+        shapes.expect_dim(
+            "intermediate_size",
+            config.intermediate_size,
+            intermediate,
+            0,
+            config.intermediate_size as u128,
+        )?;
+    }
+    shapes.bound_parameters(parameter_count(config))
+}
+
+/// About how many parameters `BertForPreTraining` of `config` has (the tied decoder once).
+fn parameter_count(config: &BertConfig) -> u128 {
+    let [v, h, i, p, t, l] = [
+        config.vocab_size,
+        config.hidden_size,
+        config.intermediate_size,
+        config.max_position_embeddings,
+        config.type_vocab_size,
+        config.num_hidden_layers,
+    ]
+    .map(|n| n as f64);
+    // In f64, which cannot overflow; the cast back saturates.
+    let embeddings = (v + p + t) * h + 2.0 * h;
+    let layer = 4.0 * (h * h + h) + 2.0 * (h * i) + i + h + 4.0 * h;
+    let pooler = h * h + h;
+    let heads = h * h + 3.0 * h + v + 2.0 * h + 2.0;
+    (embeddings + l * layer + pooler + heads) as u128
 }
 
 /// Loads a checkpoint directory's weights into `model` (built from the same config). Every

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use bert::weights::{load_pretrained, save_pretrained};
+use bert::weights::{load_pretrained, load_weights, save_pretrained};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn_lightning::hf_checkpoint::read_safetensors;
@@ -171,12 +171,21 @@ fn missing_encoder_tensors_are_an_error_naming_them() {
         dir.join("model.safetensors"),
     )
     .unwrap();
+    // Refused from the file's header, before a model of three layers is built.
     let err = load_pretrained(&dir, &device).unwrap_err();
     let text = format!("{err:#}");
+    assert!(
+        text.contains("`num_hidden_layers` is 3") && text.contains("`encoder.layer.2.*`"),
+        "{text}"
+    );
+    assert!(text.contains("model.safetensors"), "{text}");
+    // Loading into a model of that config (built by the caller) names the missing tensors.
+    let config = bert::config::BertConfig::from_file(&dir.join("config.json")).unwrap();
+    let mut model = bert::heads::BertForPreTraining::new(&config, &device);
+    let text = format!("{:#}", load_weights(&mut model, &dir).unwrap_err());
     assert!(
         text.contains("bert.encoder.layer.2.attention.self.query.weight"),
         "{text}"
     );
-    assert!(text.contains("model.safetensors"), "{text}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -166,3 +166,89 @@ fn weights_safetensors() {
     assert!(report.accepted > 0 && report.rejected > 0, "{report:?}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A copy of the parity checkpoint `name` whose config.json has `key` set to `value`.
+fn edited_checkpoint(name: &str, key: &str, value: serde_json::Value) -> PathBuf {
+    let dir = dir(&format!("edited-{name}-{key}"));
+    let source = fixture(name);
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap();
+        if file == "model.safetensors" || file == "pytorch_model.bin" {
+            std::fs::copy(&path, dir.join(file)).unwrap();
+        }
+    }
+    let text = std::fs::read_to_string(source.join("config.json")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    config[key] = value;
+    write(
+        &dir.join("config.json"),
+        serde_json::to_string_pretty(&config).unwrap().as_bytes(),
+    );
+    dir
+}
+
+/// Sizes in config.json beyond what the weight file holds are errors naming the key, checked
+/// before the model is allocated (a vocabulary of 10^12 would otherwise abort the process).
+#[test]
+fn config_sizes_are_bounded_by_the_weights() {
+    let device = Device::flex();
+    let huge = 1_000_000_000_000u64;
+    let cases = vec![
+        ("vocab_size", huge),
+        ("hidden_size", 1 << 40),
+        ("num_hidden_layers", 100_000),
+        ("intermediate_size", huge),
+        ("type_vocab_size", huge),
+    ];
+    for name in ["bucketed", "bucketed-bin", "unbucketed"] {
+        let mut keys = cases.clone();
+        if name == "unbucketed" {
+            // Absolute positions are added to the input; relative ones are not bucketed.
+            keys.push(("max_position_embeddings", huge));
+            keys.push(("max_relative_positions", huge));
+        } else {
+            keys.push(("position_buckets", huge));
+        }
+        for (key, value) in keys {
+            let dir = edited_checkpoint(name, key, value.into());
+            let err = match load_pretrained(&dir, &device) {
+                Ok(_) => panic!("{name}: {key} = {value} was accepted"),
+                Err(e) => format!("{e:#}"),
+            };
+            assert!(
+                err.contains(&format!("`{key}` is {value}")) && err.contains("config.json"),
+                "{name}, {key}: {err}"
+            );
+            std::fs::remove_dir_all(dir).ok();
+        }
+        // The fixture itself still loads.
+        load_pretrained(&fixture(name), &device).unwrap();
+    }
+}
+
+/// `load_pretrained` of a mutated config.json next to the real weights: numbers made huge,
+/// negative or garbled load or are refused, never allocate a model the file cannot back.
+#[test]
+fn config_json_with_weights() {
+    let device = Device::flex();
+    for (name, seed) in [("bucketed", 16), ("unbucketed", 17)] {
+        let dir = dir(&format!("config-with-weights-{name}"));
+        let source = fixture(name);
+        std::fs::copy(
+            source.join("model.safetensors"),
+            dir.join("model.safetensors"),
+        )
+        .unwrap();
+        let seeds = vec![std::fs::read(source.join("config.json")).unwrap()];
+        let path = dir.join("config.json");
+        let label = format!("deberta config.json + weights ({name})");
+        let report = fuzz(&label, seed, 300, &seeds, |bytes| {
+            write(&path, bytes);
+            load_pretrained(&dir, &device).map_err(|e| format!("{e:#}"))?;
+            Ok(())
+        });
+        assert!(report.accepted > 0 && report.rejected > 0, "{report:?}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

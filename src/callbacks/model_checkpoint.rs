@@ -136,7 +136,7 @@ impl ModelCheckpoint {
                             }
                         );
                     }
-                    return self.save_last_only(cx);
+                    return self.request_last(cx);
                 }
             },
             None => None,
@@ -185,11 +185,11 @@ impl ModelCheckpoint {
                 });
             }
         }
-        self.save_last_only(cx)
+        self.request_last(cx)
     }
 
     /// Requests `last.ckpt` when `save_last` is on.
-    fn save_last_only(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn request_last(&mut self, cx: &mut HookContext) -> Result<()> {
         if self.save_last {
             let last = self.dir().join("last.ckpt");
             self.state.last_model_path = last.to_string_lossy().into_owned();

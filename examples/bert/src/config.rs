@@ -139,18 +139,13 @@ impl BertConfig {
             self.hidden_size,
             self.num_attention_heads
         );
-        for (key, p) in [
+        burn_lightning::config::ensure_dropout_probabilities(&[
             ("hidden_dropout_prob", self.hidden_dropout_prob),
             (
                 "attention_probs_dropout_prob",
                 self.attention_probs_dropout_prob,
             ),
-        ] {
-            ensure!(
-                (0.0..1.0).contains(&p),
-                "{key} {p} is not a probability in [0, 1)"
-            );
-        }
+        ])?;
         ensure!(
             self.initializer_range.is_finite() && self.initializer_range >= 0.0,
             "initializer_range {} is not a finite standard deviation",

@@ -166,18 +166,13 @@ impl DebertaV2Config {
                 self.num_attention_heads
             );
         }
-        for (key, p) in [
+        burn_lightning::config::ensure_dropout_probabilities(&[
             ("hidden_dropout_prob", self.hidden_dropout_prob),
             (
                 "attention_probs_dropout_prob",
                 self.attention_probs_dropout_prob,
             ),
-        ] {
-            ensure!(
-                (0.0..1.0).contains(&p),
-                "{key} {p} is not a probability in [0, 1)"
-            );
-        }
+        ])?;
         if self.conv_kernel_size > 0 {
             bail!(
                 "conv_kernel_size {}: DeBERTa-v2's convolution layer (v2-xlarge/xxlarge) is not \

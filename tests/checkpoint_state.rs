@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use burn::optim::AdamConfig;
 use burn::prelude::*;
@@ -119,47 +121,39 @@ fn a_checkpoint_with_infinite_and_nan_state_resumes() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// A NaN validation ranks worst, as in Lightning: with `save_top_k: 1` the first finite epoch
-/// replaces it, and `best` resolves to that epoch.
-#[test]
-fn a_nan_metric_never_becomes_best() {
-    let dir = common::temp_dir("nan-best");
+/// Trains `epochs` epochs with `val_score` NaN in `nan_epochs`, keeping the top 1 by it in
+/// `mode`; returns the run's directory and its best checkpoint.
+fn best_with_nan(name: &str, mode: Mode, epochs: i64, nan_epochs: &[usize]) -> (PathBuf, PathBuf) {
+    let dir = common::temp_dir(name);
     let mut config = common::quiet_config(&dir);
-    config.max_epochs = Some(3);
+    config.max_epochs = Some(epochs);
     config.num_sanity_val_steps = 0;
     let mut trainer = Trainer::new(config).seed(3).callback(
         ModelCheckpoint::new(dir.join("ck"))
-            .monitor("val_score", Mode::Min)
+            .monitor("val_score", mode)
             .filename("{epoch}")
             .save_top_k(1),
     );
     trainer
-        .fit(module(&[0, 2]), &mut TwoMoons::new(200, 50, 1), None)
+        .fit(module(nan_epochs), &mut TwoMoons::new(200, 50, 1), None)
         .unwrap();
-    let best = trainer.best_checkpoint_path().unwrap();
+    let best = trainer.best_checkpoint_path().unwrap().to_path_buf();
+    (dir, best)
+}
+
+/// A NaN validation ranks worst, as in Lightning: with `save_top_k: 1` the first finite epoch
+/// replaces it, and `best` resolves to that epoch.
+#[test]
+fn a_nan_metric_never_becomes_best() {
+    let (dir, best) = best_with_nan("nan-best", Mode::Min, 3, &[0, 2]);
     assert_eq!(best, dir.join("ck/epoch=1.ckpt"));
     assert_eq!(
         test_support::tree(&dir.join("ck")),
         ["epoch=1.ckpt", "last.ckpt"]
     );
     // Mode max: NaN is still worst.
-    let dir2 = common::temp_dir("nan-best-max");
-    let mut config = common::quiet_config(&dir2);
-    config.max_epochs = Some(2);
-    config.num_sanity_val_steps = 0;
-    let mut trainer = Trainer::new(config).seed(3).callback(
-        ModelCheckpoint::new(dir2.join("ck"))
-            .monitor("val_score", Mode::Max)
-            .filename("{epoch}")
-            .save_top_k(1),
-    );
-    trainer
-        .fit(module(&[1]), &mut TwoMoons::new(200, 50, 1), None)
-        .unwrap();
-    assert_eq!(
-        trainer.best_checkpoint_path().unwrap(),
-        dir2.join("ck/epoch=0.ckpt")
-    );
+    let (dir2, best) = best_with_nan("nan-best-max", Mode::Max, 2, &[1]);
+    assert_eq!(best, dir2.join("ck/epoch=0.ckpt"));
     std::fs::remove_dir_all(dir).ok();
     std::fs::remove_dir_all(dir2).ok();
 }

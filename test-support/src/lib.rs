@@ -38,6 +38,24 @@ pub fn tree(dir: &Path) -> Vec<String> {
     out
 }
 
+/// A copy of the Hugging Face directory `source` in `dest` (its `model.safetensors` and
+/// `pytorch_model.bin`, where present) whose `config.json` has `key` set to `value`.
+pub fn edited_hf_dir(source: &Path, dest: &Path, key: &str, value: serde_json::Value) {
+    for weights in ["model.safetensors", "pytorch_model.bin"] {
+        if source.join(weights).is_file() {
+            std::fs::copy(source.join(weights), dest.join(weights)).unwrap();
+        }
+    }
+    let text = std::fs::read_to_string(source.join("config.json")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    config[key] = value;
+    std::fs::write(
+        dest.join("config.json"),
+        serde_json::to_string_pretty(&config).unwrap(),
+    )
+    .unwrap();
+}
+
 /// Runs `binary` with `args` in `cwd` and returns what it printed and its status.
 pub fn run(binary: &str, cwd: &Path, args: &[&str]) -> Output {
     Command::new(binary)

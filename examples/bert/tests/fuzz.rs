@@ -161,19 +161,7 @@ fn example_cache() {
 /// A copy of the parity checkpoint `name` whose config.json has `key` set to `value`.
 fn edited_checkpoint(name: &str, key: &str, value: serde_json::Value) -> PathBuf {
     let dir = dir(&format!("edited-{name}-{key}"));
-    let source = fixture(name);
-    std::fs::copy(
-        source.join("model.safetensors"),
-        dir.join("model.safetensors"),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(source.join("config.json")).unwrap();
-    let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
-    config[key] = value;
-    write(
-        &dir.join("config.json"),
-        serde_json::to_string_pretty(&config).unwrap().as_bytes(),
-    );
+    test_support::edited_hf_dir(&fixture(name), &dir, key, value);
     dir
 }
 

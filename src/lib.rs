@@ -22,6 +22,7 @@ pub mod host_kernels;
 pub mod loggers;
 mod metrics;
 mod module;
+pub mod module_handle;
 pub mod nn;
 pub mod optim;
 pub mod trainer;
@@ -31,6 +32,7 @@ pub use context::{CheckpointRequest, HookContext};
 pub use datamodule::LightningDataModule;
 pub use metrics::{LogOptions, MetricStore, Reduce};
 pub use module::LightningModule;
+pub use module_handle::ModuleHandle;
 pub use trainer::{Stage, Trainer, TrainerConfig};
 
 /// Re-export of burn, so examples use the same version.

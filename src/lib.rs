@@ -4,6 +4,9 @@
 //! [`LightningModule`] on a `#[derive(Module)]` struct, describe the data with a
 //! [`LightningDataModule`], and hand both to a [`Trainer`].
 //!
+//! Models' building blocks (fused layers, Hugging Face checkpoint and tokenizer I/O, packaged
+//! data) live apart, in the `burn-lightning-toolkit` crate (`lightning_toolkit`).
+//!
 //! `global_step` counts optimizer steps; it is the x-axis of every logged metric.
 
 pub mod allocator;
@@ -15,15 +18,10 @@ pub mod data;
 mod datamodule;
 pub mod distributed;
 pub mod float_serde;
-pub mod fs;
-pub mod hf_checkpoint;
-pub mod hf_shapes;
-pub mod host_kernels;
 pub mod loggers;
 mod metrics;
 mod module;
 pub mod module_handle;
-pub mod nn;
 pub mod optim;
 pub mod trainer;
 
@@ -37,3 +35,6 @@ pub use trainer::{Stage, Trainer, TrainerConfig};
 
 /// Re-export of burn, so examples use the same version.
 pub use burn;
+/// Atomic file writes: the toolkit crate's, which its checkpoint and archive writers share
+/// (the toolkit is the lower crate; it never depends on the trainer).
+pub use lightning_toolkit::fs;

@@ -25,19 +25,6 @@ pub trait Validate {
     fn validate(&self) -> Result<()>;
 }
 
-/// That each `(key, value)` is a dropout probability in `[0, 1)`: burn's `Dropout` panics on
-/// anything else, and an HF `config.json` can say anything (the fuzz tests found
-/// `hidden_dropout_prob: 4`).
-pub fn ensure_dropout_probabilities(probabilities: &[(&str, f64)]) -> Result<()> {
-    for &(key, p) in probabilities {
-        anyhow::ensure!(
-            (0.0..1.0).contains(&p),
-            "{key} {p} is not a probability in [0, 1)"
-        );
-    }
-    Ok(())
-}
-
 /// `name` + `params`, the seed's way of choosing a dataset or a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

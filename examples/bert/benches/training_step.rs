@@ -15,10 +15,10 @@ use bert::pairs::SentencePair;
 use bert::tokenizer::SpecialIds;
 use burn::prelude::*;
 use burn_lightning::data::Batch;
-use burn_lightning::nn::cross_entropy_per_row;
 use burn_lightning::optim::{
     LightningOptimizer, OptimizerConfig, OptimizerName, is_no_decay, parameters_where,
 };
+use lightning_toolkit::nn::cross_entropy_per_row;
 use rand::{Rng, SeedableRng};
 
 const VOCAB: usize = 30_522;

@@ -1,9 +1,9 @@
 //! BERT's multi-head self-attention (Vaswani et al. 2017; transformers' `BertSelfAttention`,
-//! `BertSelfOutput`, `BertAttention`).
+//! `BertAttention`; its output block is the toolkit's `SelfOutput`).
 
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn_lightning::nn::{dropout, layer_norm, softmax};
+use lightning_toolkit::nn::{SelfOutput, dropout, softmax};
 
 use crate::config::BertConfig;
 
@@ -60,46 +60,13 @@ impl BertSelfAttention {
     }
 }
 
-/// `BertSelfOutput` (and `BertOutput`): projection, dropout, residual, LayerNorm.
-#[derive(Module, Debug)]
-pub struct BertSelfOutput {
-    /// input width → hidden.
-    pub dense: Linear,
-    /// HF `LayerNorm`.
-    pub layer_norm: LayerNorm,
-    /// Dropout before the residual.
-    pub dropout: Dropout,
-    #[module(skip)]
-    layer_norm_eps: f64,
-}
-
-impl BertSelfOutput {
-    /// A block projecting `input` features back to the hidden width.
-    pub fn new(config: &BertConfig, input: usize, device: &Device) -> Self {
-        Self {
-            dense: LinearConfig::new(input, config.hidden_size).init(device),
-            layer_norm: LayerNormConfig::new(config.hidden_size)
-                .with_epsilon(config.layer_norm_eps)
-                .init(device),
-            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
-            layer_norm_eps: config.layer_norm_eps,
-        }
-    }
-
-    /// LayerNorm(dropout(dense(x)) + residual).
-    pub fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        let x = dropout(&self.dropout, self.dense.forward(x));
-        layer_norm(&self.layer_norm, x + residual, self.layer_norm_eps)
-    }
-}
-
 /// `BertAttention`: self-attention and its output block.
 #[derive(Module, Debug)]
 pub struct BertAttention {
     /// HF `self`.
     pub self_attention: BertSelfAttention,
     /// HF `output`.
-    pub output: BertSelfOutput,
+    pub output: SelfOutput,
 }
 
 impl BertAttention {
@@ -107,7 +74,13 @@ impl BertAttention {
     pub fn new(config: &BertConfig, device: &Device) -> Self {
         Self {
             self_attention: BertSelfAttention::new(config, device),
-            output: BertSelfOutput::new(config, config.hidden_size, device),
+            output: SelfOutput::new(
+                config.hidden_size,
+                config.hidden_size,
+                config.layer_norm_eps,
+                config.hidden_dropout_prob,
+                device,
+            ),
         }
     }
 

@@ -6,7 +6,10 @@ use std::path::Path;
 use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
-pub use burn_lightning::nn::HiddenAct;
+use lightning_toolkit::hf::config::{
+    ensure_dropout_probabilities, parse_config_json, read_config_text, write_config_json,
+};
+pub use lightning_toolkit::nn::HiddenAct;
 
 /// `config.json` of a BERT checkpoint (`model_type: bert`), with transformers' defaults for
 /// absent keys. Keys this crate does not use are kept, so an exported config round-trips.
@@ -110,24 +113,19 @@ impl BertConfig {
 
     /// Parses `config.json` text; errors name the key. `source` names it in messages.
     pub fn from_json(text: &str, source: &str) -> Result<Self> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let config: Self = serde_path_to_error::deserialize(de)
-            .map_err(|e| anyhow::anyhow!("{source}: key `{}`: {}", e.path(), e.inner()))?;
+        let config: Self = parse_config_json(text).with_context(|| source.to_string())?;
         config.validate().with_context(|| source.to_string())?;
         Ok(config)
     }
 
     /// Reads a `config.json` file.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::from_json(&text, &path.display().to_string())
+        Self::from_json(&read_config_text(path)?, &path.display().to_string())
     }
 
     /// Writes `config.json` (atomically).
     pub fn to_file(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self)? + "\n";
-        burn_lightning::fs::atomic_write(path, text.as_bytes())
+        write_config_json(self, path)
     }
 
     /// Checks what the model needs of the sizes.
@@ -139,7 +137,7 @@ impl BertConfig {
             self.hidden_size,
             self.num_attention_heads
         );
-        burn_lightning::config::ensure_dropout_probabilities(&[
+        ensure_dropout_probabilities(&[
             ("hidden_dropout_prob", self.hidden_dropout_prob),
             (
                 "attention_probs_dropout_prob",

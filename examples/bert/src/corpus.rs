@@ -5,10 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use burn_lightning::data::{read_csv_columns, unzip_member, walk_files};
+use lightning_toolkit::data::{news_articles_csv, read_csv_columns, unzip_member, walk_files};
 use serde::{Deserialize, Serialize};
-
-use crate::packaged::NEWS_ARTICLES;
 
 /// How a corpus file is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -65,8 +63,7 @@ impl CorpusSource {
     }
 
     fn default_csv(&self, data_dir: &Path) -> Result<PathBuf> {
-        let zip = NEWS_ARTICLES.ensure(data_dir)?.remove(0);
-        unzip_member(&zip, "NewsArticles.csv", data_dir)
+        news_articles_csv(data_dir)
     }
 
     /// Every non-empty document, in corpus order.

@@ -2,7 +2,7 @@
 
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
-use burn_lightning::nn::{dropout, layer_norm};
+use lightning_toolkit::nn::{dropout, layer_norm};
 
 use crate::config::BertConfig;
 

@@ -5,8 +5,9 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::activation::tanh;
+use lightning_toolkit::nn::SelfOutput;
 
-use crate::attention::{BertAttention, BertSelfOutput, attention_mask_bias};
+use crate::attention::{BertAttention, attention_mask_bias};
 use crate::config::{BertConfig, HiddenAct};
 use crate::embeddings::BertEmbeddings;
 
@@ -27,7 +28,7 @@ pub struct BertLayer {
     /// Feed-forward expansion.
     pub intermediate: BertIntermediate,
     /// Feed-forward output block (HF `BertOutput`: intermediate → hidden, residual, LayerNorm).
-    pub output: BertSelfOutput,
+    pub output: SelfOutput,
 }
 
 impl BertLayer {
@@ -38,7 +39,13 @@ impl BertLayer {
                 dense: LinearConfig::new(config.hidden_size, config.intermediate_size).init(device),
                 act: config.hidden_act,
             },
-            output: BertSelfOutput::new(config, config.intermediate_size, device),
+            output: SelfOutput::new(
+                config.intermediate_size,
+                config.hidden_size,
+                config.layer_norm_eps,
+                config.hidden_dropout_prob,
+                device,
+            ),
         }
     }
 
@@ -97,7 +104,7 @@ pub struct BertModel {
 
 impl BertModel {
     /// A fresh model of `config`'s sizes (burn's initialisation; see
-    /// [`init_like_hf`](burn_lightning::nn::init_like_hf) for HF's).
+    /// [`init_like_hf`](lightning_toolkit::nn::init_like_hf) for HF's).
     pub fn new(config: &BertConfig, with_pooler: bool, device: &Device) -> Self {
         Self {
             embeddings: BertEmbeddings::new(config, device),

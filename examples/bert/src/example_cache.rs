@@ -58,7 +58,7 @@ pub fn write_examples(path: &Path, examples: &[PretrainingExample]) -> Result<()
     }
     let checksum = Sha256::digest(&out);
     out.extend_from_slice(&checksum);
-    burn_lightning::fs::atomic_write(path, &out)
+    lightning_toolkit::fs::atomic_write(path, &out)
         .with_context(|| format!("caching examples in {}", path.display()))
 }
 

@@ -4,7 +4,7 @@
 use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn_lightning::nn::layer_norm;
+use lightning_toolkit::nn::layer_norm;
 
 use crate::config::{BertConfig, HiddenAct};
 use crate::encoder::BertModel;
@@ -97,7 +97,7 @@ impl BertForPreTraining {
             bert: BertModel::new(config, true, device),
             cls: BertPreTrainingHeads::new(config, device),
         };
-        burn_lightning::nn::init_like_hf(model, config.initializer_range)
+        lightning_toolkit::nn::init_like_hf(model, config.initializer_range)
     }
 
     /// Scores the MLM head at `positions` (indices into the flattened batch × length tokens;

@@ -8,12 +8,12 @@ use std::time::Instant;
 use anyhow::Result;
 use burn::prelude::*;
 use burn_lightning::callbacks::{Callback, LearningRateMonitor, ModelCheckpoint};
-use burn_lightning::nn::cross_entropy_per_row;
 use burn_lightning::optim::{
     Interval, LightningOptimizer, Mode, OptimizerConfig, Optimizers, SchedulerConfig,
     SchedulerName, is_no_decay, parameters_where,
 };
 use burn_lightning::{HookContext, LightningModule, LogOptions};
+use lightning_toolkit::nn::cross_entropy_per_row;
 
 use crate::batch::PretrainingBatch;
 use crate::heads::BertForPreTraining;

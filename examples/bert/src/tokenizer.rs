@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
+use lightning_toolkit::tokenizer::load_tokenizer_json;
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
@@ -96,10 +97,7 @@ impl BertTokenizer {
     /// From a Hugging Face `tokenizer.json`; its baked-in padding and truncation are dropped
     /// (examples are packed to `max_seq_len` by the pipeline).
     pub fn from_tokenizer_json(path: &Path) -> Result<Self> {
-        let mut inner = read_tokenizer_json(path)?;
-        inner.with_padding(None);
-        inner.with_truncation(None).map_err(|e| anyhow!("{e}"))?;
-        Self::new(inner).with_context(|| format!("in {}", path.display()))
+        Self::new(load_tokenizer_json(path)?).with_context(|| format!("in {}", path.display()))
     }
 
     /// From a `vocab.txt` (one token a line, id = line number).
@@ -230,7 +228,7 @@ impl BertTokenizer {
 
     /// Writes the `tokenizer.json` to `path`, atomically.
     pub fn save_json(&self, path: &Path) -> Result<()> {
-        burn_lightning::fs::atomic_write(path, self.to_json()?.as_bytes())
+        lightning_toolkit::fs::atomic_write(path, self.to_json()?.as_bytes())
     }
 
     /// Writes `tokenizer.json` and `vocab.txt` (the base vocabulary by id) into `dir`, atomically.
@@ -244,15 +242,6 @@ impl BertTokenizer {
             .collect();
         by_id.sort();
         let text: String = by_id.into_iter().map(|(_, t)| t + "\n").collect();
-        burn_lightning::fs::atomic_write(&dir.join("vocab.txt"), text.as_bytes())
+        lightning_toolkit::fs::atomic_write(&dir.join("vocab.txt"), text.as_bytes())
     }
-}
-
-/// Parses a `tokenizer.json` whose charsmaps were checked first (the `tokenizers` crate trusts
-/// them).
-fn read_tokenizer_json(path: &Path) -> Result<Tokenizer> {
-    burn_lightning::data::read_tokenizer_json(path)?
-        .parse::<Tokenizer>()
-        .map_err(|e| anyhow!("{e}"))
-        .with_context(|| format!("reading {}", path.display()))
 }

@@ -3,12 +3,12 @@
 //! `BertForMaskedLM`) checkpoint fills encoder and heads; a bare `BertModel` (such as
 //! sentence-transformers' MiniLM) fills the encoder and the heads start fresh, as reported.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
-use burn_lightning::hf_checkpoint::{load_hf_weights, save_hf_safetensors};
-use burn_lightning::hf_shapes::HfShapes;
+pub use lightning_toolkit::hf::LoadReport;
+use lightning_toolkit::hf::{HfShapes, load_hf_weights, save_hf_safetensors};
 
 use crate::config::BertConfig;
 use crate::heads::BertForPreTraining;
@@ -24,20 +24,6 @@ const BURN_TO_HF: [(&str, &str); 2] = [
     (r"layer_norm", "LayerNorm"),
     (r"\.attention\.self_attention\.", ".attention.self."),
 ];
-
-/// What loading a checkpoint found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadReport {
-    /// Weight file read.
-    pub file: PathBuf,
-    /// Tensors loaded.
-    pub loaded: usize,
-    /// Tensors the file lacks, left at their fresh initialisation (HF-style paths such as
-    /// `cls.seq_relationship.weight`): the heads of a bare `BertModel`, a missing pooler.
-    pub initialised: Vec<String>,
-    /// Tensors in the file this model has no place for.
-    pub unused: Vec<String>,
-}
 
 /// Reads a checkpoint directory into a fresh `BertForPreTraining` of its config.
 pub fn load_pretrained(
@@ -129,21 +115,13 @@ fn parameter_count(config: &BertConfig) -> u128 {
 /// Loads a checkpoint directory's weights into `model` (built from the same config). Every
 /// encoder tensor but the pooler's must be in the file.
 pub fn load_weights(model: &mut BertForPreTraining, dir: &Path) -> Result<LoadReport> {
-    let weights = load_hf_weights(model, dir, &HF_TO_BURN)?;
-    // Heads and the pooler may start fresh (continued pretraining from a bare encoder).
-    weights.require(
+    // Heads and the pooler may start fresh (continued pretraining from a bare encoder): the
+    // report lists them (HF-style names such as `cls.seq_relationship.weight`).
+    load_hf_weights(model, dir, &HF_TO_BURN)?.into_report(
         |p| p.starts_with("bert.") && !p.starts_with("bert.pooler."),
         hf_name,
         "a BERT checkpoint",
-    )?;
-    let mut initialised: Vec<String> = weights.missing.iter().map(|p| hf_name(p)).collect();
-    initialised.sort();
-    Ok(LoadReport {
-        file: weights.file,
-        loaded: weights.loaded,
-        initialised,
-        unused: weights.unused,
-    })
+    )
 }
 
 /// A burn path in HF's spelling (`layer_norm.gamma` → `LayerNorm.weight`).

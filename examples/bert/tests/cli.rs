@@ -8,7 +8,7 @@ use std::process::Output;
 
 use test_support::output_text as text;
 
-use burn_lightning::hf_checkpoint::read_safetensors;
+use lightning_toolkit::hf::read_safetensors;
 
 fn bert(cwd: &Path, args: &[&str]) -> Output {
     test_support::run(env!("CARGO_BIN_EXE_bert"), cwd, args)

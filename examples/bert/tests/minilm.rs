@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use bert::packaged::MINILM_L6;
+use bert::fetch::MINILM_L6;
 use bert::tokenizer::BertTokenizer;
 use bert::weights::load_pretrained;
 use burn::prelude::*;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use bert::weights::{load_pretrained, load_weights, save_pretrained};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use burn_lightning::hf_checkpoint::read_safetensors;
+use lightning_toolkit::hf::read_safetensors;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn_lightning::nn::{dropout, layer_norm, softmax};
+use lightning_toolkit::nn::{SelfOutput, dropout, softmax};
 
 use crate::config::{DebertaV2Config, PosAttType};
 use crate::relative_gather::{RelativeIndex, gather_relative};
@@ -176,46 +176,13 @@ impl DisentangledSelfAttention {
     }
 }
 
-/// `DebertaV2SelfOutput`: projection, dropout, residual, LayerNorm.
-#[derive(Module, Debug)]
-pub struct DebertaV2SelfOutput {
-    /// Output projection.
-    pub dense: Linear,
-    /// HF `LayerNorm`.
-    pub layer_norm: LayerNorm,
-    /// Dropout before the residual.
-    pub dropout: Dropout,
-    #[module(skip)]
-    layer_norm_eps: f64,
-}
-
-impl DebertaV2SelfOutput {
-    /// For `config`, `input` wide.
-    pub fn new(config: &DebertaV2Config, input: usize, device: &Device) -> Self {
-        Self {
-            dense: LinearConfig::new(input, config.hidden_size).init(device),
-            layer_norm: LayerNormConfig::new(config.hidden_size)
-                .with_epsilon(config.layer_norm_eps)
-                .init(device),
-            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
-            layer_norm_eps: config.layer_norm_eps,
-        }
-    }
-
-    /// `LayerNorm(dropout(dense(hidden)) + residual)`.
-    pub fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        let hidden = dropout(&self.dropout, self.dense.forward(hidden));
-        layer_norm(&self.layer_norm, hidden + residual, self.layer_norm_eps)
-    }
-}
-
 /// `DebertaV2Attention`: self-attention (HF `self`) and its output block.
 #[derive(Module, Debug)]
 pub struct DebertaV2Attention {
     /// HF `attention.self`.
     pub self_attention: DisentangledSelfAttention,
     /// HF `attention.output`.
-    pub output: DebertaV2SelfOutput,
+    pub output: SelfOutput,
 }
 
 impl DebertaV2Attention {
@@ -223,9 +190,11 @@ impl DebertaV2Attention {
     pub fn new(config: &DebertaV2Config, device: &Device) -> Self {
         Self {
             self_attention: DisentangledSelfAttention::new(config, device),
-            output: DebertaV2SelfOutput::new(
-                config,
+            output: SelfOutput::new(
                 config.num_attention_heads * config.head_size(),
+                config.hidden_size,
+                config.layer_norm_eps,
+                config.hidden_dropout_prob,
                 device,
             ),
         }

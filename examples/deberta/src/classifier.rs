@@ -4,7 +4,7 @@
 use anyhow::Result;
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
-use burn_lightning::nn::{dropout, init_like_hf};
+use lightning_toolkit::nn::{dropout, init_like_hf};
 use serde_json::json;
 
 use crate::config::DebertaV2Config;

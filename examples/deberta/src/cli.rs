@@ -15,10 +15,10 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use burn_lightning::checkpoint::Checkpoint;
 use burn_lightning::config::{Cli, Command, usage};
-use burn_lightning::data::read_csv_columns;
-use burn_lightning::fs::atomic_write;
 use burn_lightning::optim::OptimizerName;
 use burn_lightning::{LightningDataModule, Stage, Trainer};
+use lightning_toolkit::data::read_csv_columns;
+use lightning_toolkit::fs::atomic_write;
 
 use crate::classifier::{DebertaClassifier, scratch_config, scratch_encoder};
 use crate::config::DebertaV2Config;

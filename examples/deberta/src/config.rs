@@ -6,7 +6,10 @@ use std::path::Path;
 use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Deserializer, Serialize};
 
-pub use burn_lightning::nn::HiddenAct;
+use lightning_toolkit::hf::config::{
+    ensure_dropout_probabilities, parse_config_json, read_config_text, write_config_json,
+};
+pub use lightning_toolkit::nn::HiddenAct;
 
 /// `config.json` of a DeBERTa-v2/v3 checkpoint (`model_type: deberta-v2`), with transformers'
 /// defaults for absent keys. Keys this crate does not use are kept, so an exported config
@@ -137,18 +140,12 @@ fn pos_att_types<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PosAttType>, D::
 impl DebertaV2Config {
     /// Reads and checks `config.json`; errors name the file and the key.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::from_json(&text).with_context(|| format!("in {}", path.display()))
+        Self::from_json(&read_config_text(path)?).with_context(|| format!("in {}", path.display()))
     }
 
     /// Parses and checks a `config.json` text.
     pub fn from_json(text: &str) -> Result<Self> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let config: Self = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            anyhow::anyhow!("key `{path}`: {}", e.into_inner())
-        })?;
+        let config: Self = parse_config_json(text)?;
         config.validate()?;
         Ok(config)
     }
@@ -166,7 +163,7 @@ impl DebertaV2Config {
                 self.num_attention_heads
             );
         }
-        burn_lightning::config::ensure_dropout_probabilities(&[
+        ensure_dropout_probabilities(&[
             ("hidden_dropout_prob", self.hidden_dropout_prob),
             (
                 "attention_probs_dropout_prob",
@@ -223,10 +220,7 @@ impl DebertaV2Config {
 
     /// Writes `config.json` (keys as transformers writes them).
     pub fn to_file(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self)?;
-        // Atomic: an interrupted export never leaves a half-written config beside the weights.
-        burn_lightning::fs::atomic_write(path, (text + "\n").as_bytes())
-            .with_context(|| format!("writing {}", path.display()))
+        write_config_json(self, path)
     }
 }
 

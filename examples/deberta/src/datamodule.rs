@@ -10,9 +10,9 @@ use burn_lightning::data::DataLoader;
 use burn_lightning::{LightningDataModule, Stage};
 
 use crate::batch::{Example, TextBatch, collate};
+use crate::fetch::{DEBERTA_V3_TOKENIZER, MOVIE_REVIEWS};
 use crate::folds::stratified_folds;
 use crate::labelled::LabelledTexts;
-use crate::packaged::{DEBERTA_V3_TOKENIZER, MOVIE_REVIEWS};
 use crate::settings::DataParams;
 use crate::tokenizer::DebertaTokenizer;
 

@@ -7,7 +7,7 @@ use burn::nn::{
 };
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use burn_lightning::nn::{dropout, layer_norm};
+use lightning_toolkit::nn::{dropout, layer_norm};
 
 use crate::config::DebertaV2Config;
 

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
+use lightning_toolkit::nn::SelfOutput;
 
-use crate::attention::{AttentionContext, DebertaV2Attention, DebertaV2SelfOutput, RelativeRows};
+use crate::attention::{AttentionContext, DebertaV2Attention, RelativeRows};
 use crate::config::{DebertaV2Config, HiddenAct};
 use crate::embeddings::DebertaV2Embeddings;
 use crate::relative_gather::RelativeIndex;
@@ -36,7 +37,7 @@ pub struct DebertaV2Layer {
     /// Feed-forward expansion.
     pub intermediate: DebertaV2Intermediate,
     /// Feed-forward output block.
-    pub output: DebertaV2SelfOutput,
+    pub output: SelfOutput,
 }
 
 impl DebertaV2Layer {
@@ -47,7 +48,13 @@ impl DebertaV2Layer {
                 dense: LinearConfig::new(config.hidden_size, config.intermediate_size).init(device),
                 act: config.hidden_act,
             },
-            output: DebertaV2SelfOutput::new(config, config.intermediate_size, device),
+            output: SelfOutput::new(
+                config.intermediate_size,
+                config.hidden_size,
+                config.layer_norm_eps,
+                config.hidden_dropout_prob,
+                device,
+            ),
         }
     }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use burn_lightning::data::read_csv_columns;
+use lightning_toolkit::data::read_csv_columns;
 
 use crate::folds::shuffle;
 use crate::settings::DataParams;

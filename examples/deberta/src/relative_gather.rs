@@ -168,7 +168,7 @@ mod device_side {
 mod host {
     use super::*;
 
-    use burn_lightning::host_kernels::{contiguous_f32, from_f32};
+    use lightning_toolkit::host_kernels::{contiguous_f32, from_f32};
 
     /// Runs `fill(one head's output, one head's input)` over every head into a new tensor of
     /// `shape` whose last dimension is `out_last`.
@@ -318,7 +318,7 @@ mod tests {
     }
 
     fn on_flex(t: Tensor<4>) -> FlexTensor {
-        burn_lightning::host_kernels::flex_float(t).expect("a flex tensor")
+        lightning_toolkit::host_kernels::flex_float(t).expect("a flex tensor")
     }
 
     #[test]

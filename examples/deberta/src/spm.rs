@@ -142,9 +142,10 @@ impl SentencePieceModel {
                         (2, Value::Bytes(map)) => {
                             // Where the charsmap starts in the file, for the error message.
                             let offset = map.as_ptr() as usize - bytes.as_ptr() as usize;
-                            burn_lightning::data::validate_precompiled_charsmap(map).with_context(
-                                || format!("precompiled charsmap (at byte {offset})"),
-                            )?;
+                            lightning_toolkit::tokenizer::validate_precompiled_charsmap(map)
+                                .with_context(|| {
+                                    format!("precompiled charsmap (at byte {offset})")
+                                })?;
                             model.precompiled_charsmap = map.to_vec()
                         }
                         (3, Value::Varint(b)) => model.add_dummy_prefix = b != 0,

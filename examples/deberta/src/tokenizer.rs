@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use burn::prelude::*;
+use lightning_toolkit::tokenizer::load_tokenizer_json;
 use tokenizers::decoders::metaspace::Metaspace as MetaspaceDecoder;
 use tokenizers::models::unigram::Unigram;
 use tokenizers::normalizers::{Precompiled, Replace, Sequence, Strip};
@@ -65,10 +66,7 @@ impl DebertaTokenizer {
     /// From a Hugging Face `tokenizer.json`; its baked-in padding and truncation are dropped
     /// (batches are padded to their longest sequence, truncated to the configured `max_len`).
     pub fn from_tokenizer_json(path: &Path) -> Result<Self> {
-        let mut inner = read_tokenizer_json(path)?;
-        inner.with_padding(None);
-        inner.with_truncation(None).map_err(|e| anyhow!("{e}"))?;
-        Self::new(inner).with_context(|| format!("in {}", path.display()))
+        Self::new(load_tokenizer_json(path)?).with_context(|| format!("in {}", path.display()))
     }
 
     /// From a SentencePiece `spm.model`, as transformers' DeBERTa-v2 converter builds it.
@@ -211,16 +209,7 @@ impl DebertaTokenizer {
             .to_string(true)
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("serialising {}", path.display()))?;
-        burn_lightning::fs::atomic_write(path, json.as_bytes())
+        lightning_toolkit::fs::atomic_write(path, json.as_bytes())
             .with_context(|| format!("writing {}", path.display()))
     }
-}
-
-/// Parses a `tokenizer.json` whose charsmaps were checked first (the `tokenizers` crate trusts
-/// them).
-fn read_tokenizer_json(path: &Path) -> Result<Tokenizer> {
-    burn_lightning::data::read_tokenizer_json(path)?
-        .parse::<Tokenizer>()
-        .map_err(|e| anyhow!("{e}"))
-        .with_context(|| format!("reading {}", path.display()))
 }

@@ -1,14 +1,14 @@
 //! Hugging Face checkpoint directories in and out: `config.json` plus `model.safetensors` (or
 //! `pytorch_model.bin` on load), with transformers' tensor names. Only the names differ from
 //! burn's by Rust spelling (`LayerNorm` → `layer_norm`, `attention.self` →
-//! `attention.self_attention`); `burn_lightning::hf_checkpoint` does the layout.
+//! `attention.self_attention`); `lightning_toolkit::hf` does the layout.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
-use burn_lightning::hf_checkpoint::{load_hf_weights, save_hf_safetensors};
-use burn_lightning::hf_shapes::HfShapes;
+pub use lightning_toolkit::hf::LoadReport;
+use lightning_toolkit::hf::{HfShapes, load_hf_weights, save_hf_safetensors};
 
 use crate::config::DebertaV2Config;
 use crate::encoder::DebertaV2Model;
@@ -24,17 +24,6 @@ const BURN_TO_HF: [(&str, &str); 2] = [
     (r"layer_norm", "LayerNorm"),
     (r"\.attention\.self_attention\.", ".attention.self."),
 ];
-
-/// What loading a checkpoint found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadReport {
-    /// Weight file read.
-    pub file: PathBuf,
-    /// Encoder tensors loaded.
-    pub loaded: usize,
-    /// Tensors in the file the encoder does not have (task heads such as `lm_predictions`).
-    pub unused: Vec<String>,
-}
 
 /// Reads a checkpoint directory: its config and the encoder's weights. Every encoder tensor must
 /// be in the file; extra tensors (heads) are listed in the report.
@@ -165,13 +154,13 @@ fn parameter_count(config: &DebertaV2Config) -> u128 {
 
 /// Loads a checkpoint directory's weights into `model` (built from the same config).
 pub fn load_weights(model: &mut DebertaV2Model, dir: &Path) -> Result<LoadReport> {
-    let weights = load_hf_weights(model, dir, &HF_TO_BURN)?;
-    weights.require(|_| true, str::to_string, "a DeBERTa-v2/v3 checkpoint")?;
-    Ok(LoadReport {
-        file: weights.file,
-        loaded: weights.loaded,
-        unused: weights.unused,
-    })
+    // Every encoder tensor is required, so the report's `initialised` is empty; task heads in
+    // the file (such as `lm_predictions`) are its `unused`.
+    load_hf_weights(model, dir, &HF_TO_BURN)?.into_report(
+        |_| true,
+        str::to_string,
+        "a DeBERTa-v2/v3 checkpoint",
+    )
 }
 
 /// Writes `model` as a checkpoint directory `transformers.AutoModel.from_pretrained` loads:

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use test_support::output_text as text;
 
 use burn::prelude::*;
-use deberta::packaged::DEBERTA_V3_TOKENIZER;
+use deberta::fetch::DEBERTA_V3_TOKENIZER;
 
 fn deberta(cwd: &Path, args: &[&str]) -> Output {
     test_support::run(env!("CARGO_BIN_EXE_deberta"), cwd, args)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use burn::prelude::*;
-use deberta::packaged::DEBERTA_V3_TOKENIZER;
+use deberta::fetch::DEBERTA_V3_TOKENIZER;
 use deberta::tokenizer::DebertaTokenizer;
 use serde_json::Value;
 

@@ -8,8 +8,8 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn_lightning::Stage;
 use etm::batch::{BowItem, collate};
-use etm::config::DataParams;
 use etm::datamodule::open_dataset;
+use etm::settings::DataParams;
 use etm::sparse::sampled_matmul;
 
 /// Median milliseconds of `f` over `runs` runs after one warm-up.

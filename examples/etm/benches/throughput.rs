@@ -11,8 +11,8 @@ use burn_lightning::optim::{OptimizerConfig, OptimizerName, OptimizerParams};
 use burn_lightning::trainer::{Accelerator, Limit};
 use burn_lightning::{Callback, HookContext, Stage};
 use etm::cli::{build_module, trainer_for};
-use etm::config::{DataParams, EtmConfig, ModelParams};
 use etm::datamodule::open_dataset;
+use etm::settings::{DataParams, EtmConfig, ModelParams};
 
 struct EpochTimer(Arc<Mutex<(Option<Instant>, Vec<f64>)>>);
 

@@ -10,12 +10,12 @@ use burn_lightning::checkpoint::Checkpoint;
 use burn_lightning::config::{Cli, Command, usage};
 use burn_lightning::{Stage, Trainer};
 
-use crate::config::EtmConfig;
 use crate::datamodule::{EtmData, open_dataset};
 use crate::formats::embeddings::load_word2vec;
 use crate::metrics::DocumentFrequencies;
 use crate::model::Etm;
 use crate::module::{EtmContext, EtmModule};
+use crate::settings::EtmConfig;
 
 const EXTRA_COMMANDS: &[&str] = &["topics"];
 const EXTRA_OPTIONS: &[&str] = &["output"];

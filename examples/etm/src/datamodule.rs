@@ -8,12 +8,13 @@ use anyhow::{Context, Result, bail};
 use burn_lightning::config::Validate;
 use burn_lightning::data::DataLoader;
 use burn_lightning::{LightningDataModule, Stage};
+use lightning_toolkit::data::news_articles_csv;
 
 use crate::batch::{BowBatch, BowItem, collate};
-use crate::config::DataParams;
 use crate::corpus::{Corpus, Document, Split, SplitFractions};
-use crate::fetch::{NEWS_ARTICLES, NYT, unzip_member};
+use crate::fetch::NYT;
 use crate::formats::{ldac, newsgroups, text};
+use crate::settings::DataParams;
 
 /// What the ETM module needs from a datamodule besides batches.
 pub trait EtmData: LightningDataModule<Batch = BowBatch> {
@@ -283,11 +284,7 @@ struct NewsSource;
 
 impl CorpusSource for NewsSource {
     fn prepare(&self, params: &DataParams) -> Result<()> {
-        let [zip] = NEWS_ARTICLES
-            .ensure(&params.data_dir)?
-            .try_into()
-            .expect("one member");
-        unzip_member(&zip, "NewsArticles.csv", &params.data_dir).map(drop)
+        news_articles_csv(&params.data_dir).map(drop)
     }
     fn load(&self, params: &DataParams) -> Result<Corpus> {
         let csv = params.data_dir.join("NewsArticles.csv");

@@ -3,7 +3,6 @@
 
 pub mod batch;
 pub mod cli;
-pub mod config;
 pub mod corpus;
 pub mod datamodule;
 pub mod fetch;
@@ -11,5 +10,6 @@ pub mod formats;
 pub mod metrics;
 pub mod model;
 pub mod module;
+pub mod settings;
 pub mod sparse;
 pub mod synthetic;

@@ -10,10 +10,10 @@ use burn::nn::activation::{Activation, ActivationConfig, LeakyReluConfig, RRelu,
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::{Distribution, activation::softmax};
-use burn_lightning::nn::dropout;
+use lightning_toolkit::nn::dropout;
 
 use crate::batch::BowBatch;
-use crate::config::{ModelParams, ThetaActivationName};
+use crate::settings::{ModelParams, ThetaActivationName};
 use crate::sparse::{SparseMatrix, sampled_matmul};
 
 /// The encoder's activation (`theta_act`).

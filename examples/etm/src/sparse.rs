@@ -266,7 +266,7 @@ mod gathered {
 mod host {
     use super::*;
 
-    use burn_lightning::host_kernels::{contiguous_f32, from_f32 as output};
+    use lightning_toolkit::host_kernels::{contiguous_f32, from_f32 as output};
 
     /// `out += v · x`.
     #[inline(always)]
@@ -726,7 +726,7 @@ mod tests {
     }
 
     fn on_flex<const D: usize>(t: Tensor<D>) -> FlexTensor {
-        burn_lightning::host_kernels::flex_float(t).expect("a flex tensor")
+        lightning_toolkit::host_kernels::flex_float(t).expect("a flex tensor")
     }
 
     fn from_flex<const D: usize>(t: FlexTensor) -> Tensor<D> {

@@ -8,10 +8,10 @@ use burn_lightning::optim::{OptimizerConfig, OptimizerName, OptimizerParams};
 use burn_lightning::trainer::Accelerator;
 use burn_lightning::{LightningDataModule, Stage};
 use etm::cli::{build_module, trainer_for};
-use etm::config::{DataParams, EtmConfig, ModelParams};
 use etm::corpus::Corpus;
 use etm::datamodule::{BowDataModule, CorpusSource};
 use etm::metrics::top_words;
+use etm::settings::{DataParams, EtmConfig, ModelParams};
 use etm::synthetic::{LdaSpec, lda_corpus};
 
 /// A user-defined corpus: registered by handing it to `BowDataModule`.

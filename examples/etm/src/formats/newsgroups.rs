@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use burn_lightning::data::{
+use lightning_toolkit::data::{
     CappedReader, MemberKind, member_path, read_member, require_file, tar_member_kind,
 };
 
 /// The text of every post, in path order.
 pub fn read_20news(path: &Path) -> Result<Vec<String>> {
     let mut posts: Vec<(PathBuf, String)> = if path.is_dir() {
-        burn_lightning::data::walk_files(path)?
+        lightning_toolkit::data::walk_files(path)?
             .into_iter()
             .filter(|f| is_post(f.strip_prefix(path).unwrap_or(f)))
             .map(|f| {

@@ -177,7 +177,7 @@ impl TextSource {
                 .map(String::from)
                 .collect()),
             Self::CsvColumn(p, column) => read_csv_column(p, column),
-            Self::Directory(dir) => burn_lightning::data::walk_files(dir)?
+            Self::Directory(dir) => lightning_toolkit::data::walk_files(dir)?
                 .iter()
                 .map(|f| {
                     let bytes =
@@ -191,7 +191,7 @@ impl TextSource {
 
 /// The values of `column` in a CSV file with a header row.
 pub fn read_csv_column(path: &Path, column: &str) -> Result<Vec<String>> {
-    let mut columns = burn_lightning::data::read_csv_columns(path, &[column])?;
+    let mut columns = lightning_toolkit::data::read_csv_columns(path, &[column])?;
     Ok(columns.remove(0))
 }
 

@@ -1,5 +1,6 @@
 //! Building blocks for models: layers' forward passes made faster on the CPU backend, for burn's
-//! own modules, and the activations and initialisation of Hugging Face models.
+//! own modules, the activations and initialisation of Hugging Face models, and the output block
+//! BERT and DeBERTa share ([`SelfOutput`]).
 
 mod activation;
 mod cross_entropy;
@@ -7,6 +8,7 @@ mod dropout;
 mod gelu;
 mod hf_init;
 mod layer_norm;
+mod self_output;
 mod softmax;
 mod unary_gradient;
 
@@ -16,4 +18,5 @@ pub use dropout::{DropoutOps, dropout};
 pub use gelu::{GeluOps, gelu};
 pub use hf_init::init_like_hf;
 pub use layer_norm::{LayerNormOps, layer_norm};
+pub use self_output::SelfOutput;
 pub use softmax::{SoftmaxOps, softmax};

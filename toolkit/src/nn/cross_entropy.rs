@@ -25,8 +25,8 @@ use crate::host_kernels::{contiguous_f32, fast_exp, from_f32};
 /// `-log_softmax(logits, 1).gather(1, labels)` computes it, with a faster pass each way.
 ///
 /// ```
-/// use burn_lightning::burn::prelude::*;
-/// use burn_lightning::nn::cross_entropy_per_row;
+/// use lightning_toolkit::burn::prelude::*;
+/// use lightning_toolkit::nn::cross_entropy_per_row;
 ///
 /// let device = Device::flex();
 /// let logits = Tensor::<2>::from_floats([[0.0, 0.0], [0.0, 3.0f32.ln()]], &device);

@@ -7,7 +7,7 @@
 //! ```
 //! use burn::nn::{Linear, LinearConfig};
 //! use burn::prelude::*;
-//! use burn_lightning::hf_checkpoint::{load_hf_weights, read_safetensors, save_hf_safetensors};
+//! use lightning_toolkit::hf::{load_hf_weights, read_safetensors, save_hf_safetensors};
 //!
 //! #[derive(Module, Debug)]
 //! struct Pooler { dense: Linear }
@@ -75,6 +75,39 @@ impl HfWeights {
         }
         Ok(())
     }
+
+    /// [`require`](Self::require)s the tensors `required` accepts, then reports what was
+    /// loaded: the missing ones that may start fresh listed as `display` spells them, sorted.
+    pub fn into_report(
+        self,
+        required: impl Fn(&str) -> bool,
+        display: impl Fn(&str) -> String,
+        what: &str,
+    ) -> Result<LoadReport> {
+        self.require(&required, &display, what)?;
+        let mut initialised: Vec<String> = self.missing.iter().map(|p| display(p)).collect();
+        initialised.sort();
+        Ok(LoadReport {
+            file: self.file,
+            loaded: self.loaded,
+            initialised,
+            unused: self.unused,
+        })
+    }
+}
+
+/// What loading a pretrained checkpoint found, as a model reports it to the user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadReport {
+    /// Weight file read.
+    pub file: PathBuf,
+    /// Tensors loaded.
+    pub loaded: usize,
+    /// Tensors the file lacks that the model may start fresh (HF-style names, such as the
+    /// heads of a bare encoder checkpoint), left at their initialisation.
+    pub initialised: Vec<String>,
+    /// Tensors in the file the model has no place for (task heads of another architecture).
+    pub unused: Vec<String>,
 }
 
 /// Reads `dir/model.safetensors`, else `dir/pytorch_model.bin`, into `module`, renaming HF

@@ -26,9 +26,9 @@ use crate::host_kernels::{contiguous_f32, from_f32};
 /// private), with the fused passes; a LayerNorm without β runs burn's own.
 ///
 /// ```
-/// use burn_lightning::burn::nn::LayerNormConfig;
-/// use burn_lightning::burn::prelude::*;
-/// use burn_lightning::nn::layer_norm;
+/// use lightning_toolkit::burn::nn::LayerNormConfig;
+/// use lightning_toolkit::burn::prelude::*;
+/// use lightning_toolkit::nn::layer_norm;
 ///
 /// let device = Device::flex();
 /// let layer = LayerNormConfig::new(2).init(&device);

@@ -82,7 +82,7 @@ pub fn validate_precompiled_charsmap(map: &[u8]) -> Result<()> {
 /// Reads a `tokenizer.json` as text with its charsmaps checked
 /// ([`check_tokenizer_json_charsmaps`]), for the caller to hand to the `tokenizers` crate, which
 /// trusts them: a malformed one loads there and panics on the first encode.
-pub fn read_tokenizer_json(path: &std::path::Path) -> Result<String> {
+pub fn read_tokenizer_json_text(path: &std::path::Path) -> Result<String> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading {} (a UTF-8 tokenizer.json)", path.display()))?;
     let json: serde_json::Value =

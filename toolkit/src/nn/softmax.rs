@@ -24,8 +24,8 @@ use crate::host_kernels::{contiguous_f32, from_f32};
 /// gradient.
 ///
 /// ```
-/// use burn_lightning::burn::prelude::*;
-/// use burn_lightning::nn::softmax;
+/// use lightning_toolkit::burn::prelude::*;
+/// use lightning_toolkit::nn::softmax;
 ///
 /// let x = Tensor::<2>::from_floats([[0.0, 0.0], [0.0, 2.0f32.ln()]], &Device::flex());
 /// let p: Vec<f32> = softmax(x, 1).into_data().to_vec().unwrap();

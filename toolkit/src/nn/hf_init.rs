@@ -36,7 +36,7 @@ impl ModuleMapper for HfInit {
 /// use burn::nn::LinearConfig;
 /// use burn::prelude::*;
 /// let device = Device::flex();
-/// let linear = burn_lightning::nn::init_like_hf(LinearConfig::new(4, 4).init(&device), 0.02);
+/// let linear = lightning_toolkit::nn::init_like_hf(LinearConfig::new(4, 4).init(&device), 0.02);
 /// let bias = linear.bias.unwrap().val();
 /// assert_eq!(bias.abs().sum().into_scalar::<f32>(), 0.0);
 /// ```

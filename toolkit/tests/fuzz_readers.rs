@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn_lightning::data::read_csv_columns;
-use burn_lightning::hf_checkpoint::{load_hf_weights, read_safetensors, save_hf_safetensors};
+use lightning_toolkit::data::read_csv_columns;
+use lightning_toolkit::hf::{load_hf_weights, read_safetensors, save_hf_safetensors};
 use test_support::fuzz::fuzz;
 
 fn dir(name: &str) -> PathBuf {

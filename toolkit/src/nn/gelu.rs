@@ -22,8 +22,8 @@ use crate::host_kernels::{contiguous_f32, fast_erf, fast_exp, from_f32};
 /// x·Φ(x), as `burn::tensor::activation::gelu`.
 ///
 /// ```
-/// use burn_lightning::burn::prelude::*;
-/// use burn_lightning::nn::gelu;
+/// use lightning_toolkit::burn::prelude::*;
+/// use lightning_toolkit::nn::gelu;
 ///
 /// let y: Vec<f32> = gelu(Tensor::<1>::from_floats([1.0], &Device::flex()))
 ///     .into_data()

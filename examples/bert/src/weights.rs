@@ -8,22 +8,14 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use burn::prelude::*;
 pub use lightning_toolkit::hf::LoadReport;
-use lightning_toolkit::hf::{HfShapes, load_hf_weights, save_hf_safetensors};
+use lightning_toolkit::hf::{HfShapes, load_hf_weights, names, save_hf_safetensors};
 
 use crate::config::BertConfig;
 use crate::heads::BertForPreTraining;
 
-/// HF names → this crate's paths. A bare `BertModel` file has no `bert.` prefix; Rust spells
-/// `LayerNorm` and `self` differently.
-const HF_TO_BURN: [(&str, &str); 3] = [
-    (r"^(embeddings|encoder|pooler)\.", "bert.$1."),
-    (r"LayerNorm", "layer_norm"),
-    (r"\.attention\.self\.", ".attention.self_attention."),
-];
-const BURN_TO_HF: [(&str, &str); 2] = [
-    (r"layer_norm", "LayerNorm"),
-    (r"\.attention\.self_attention\.", ".attention.self."),
-];
+/// HF names → this crate's paths: a bare `BertModel` file has no `bert.` prefix (then the Rust
+/// spellings of [`names`]).
+const BARE_MODEL_PREFIX: (&str, &str) = (r"^(embeddings|encoder|pooler)\.", "bert.$1.");
 
 /// Reads a checkpoint directory into a fresh `BertForPreTraining` of its config.
 pub fn load_pretrained(
@@ -117,7 +109,7 @@ fn parameter_count(config: &BertConfig) -> u128 {
 pub fn load_weights(model: &mut BertForPreTraining, dir: &Path) -> Result<LoadReport> {
     // Heads and the pooler may start fresh (continued pretraining from a bare encoder): the
     // report lists them (HF-style names such as `cls.seq_relationship.weight`).
-    load_hf_weights(model, dir, &HF_TO_BURN)?.into_report(
+    load_hf_weights(model, dir, &names::hf_to_rust_after(BARE_MODEL_PREFIX))?.into_report(
         |p| p.starts_with("bert.") && !p.starts_with("bert.pooler."),
         hf_name,
         "a BERT checkpoint",
@@ -148,5 +140,5 @@ pub fn save_pretrained(model: &BertForPreTraining, config: &BertConfig, dir: &Pa
         .other
         .insert("tie_word_embeddings".into(), serde_json::json!(true));
     config.to_file(&dir.join("config.json"))?;
-    save_hf_safetensors(model, &dir.join("model.safetensors"), &BURN_TO_HF)
+    save_hf_safetensors(model, &dir.join("model.safetensors"), &names::RUST_TO_HF)
 }

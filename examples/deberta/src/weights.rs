@@ -1,29 +1,22 @@
 //! Hugging Face checkpoint directories in and out: `config.json` plus `model.safetensors` (or
 //! `pytorch_model.bin` on load), with transformers' tensor names. Only the names differ from
 //! burn's by Rust spelling (`LayerNorm` → `layer_norm`, `attention.self` →
-//! `attention.self_attention`); `lightning_toolkit::hf` does the layout.
+//! `attention.self_attention`, `lightning_toolkit::hf::names`); `lightning_toolkit::hf` does the
+//! layout.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
 pub use lightning_toolkit::hf::LoadReport;
-use lightning_toolkit::hf::{HfShapes, load_hf_weights, save_hf_safetensors};
+use lightning_toolkit::hf::{HfShapes, load_hf_weights, names, save_hf_safetensors};
 
 use crate::config::DebertaV2Config;
 use crate::encoder::DebertaV2Model;
 
-/// HF name patterns → this crate's field names, applied on load (reversed on export).
-const HF_TO_BURN: [(&str, &str); 3] = [
-    // Task models (DebertaV2ForMaskedLM, …ForSequenceClassification) prefix the encoder.
-    (r"^deberta\.", ""),
-    (r"LayerNorm", "layer_norm"),
-    (r"\.attention\.self\.", ".attention.self_attention."),
-];
-const BURN_TO_HF: [(&str, &str); 2] = [
-    (r"layer_norm", "LayerNorm"),
-    (r"\.attention\.self_attention\.", ".attention.self."),
-];
+/// Task models (DebertaV2ForMaskedLM, …ForSequenceClassification) prefix the encoder, dropped on
+/// load (then the Rust spellings of [`names`]; reversed on export).
+const TASK_MODEL_PREFIX: (&str, &str) = (r"^deberta\.", "");
 
 /// Reads a checkpoint directory: its config and the encoder's weights. Every encoder tensor must
 /// be in the file; extra tensors (heads) are listed in the report.
@@ -156,7 +149,7 @@ fn parameter_count(config: &DebertaV2Config) -> u128 {
 pub fn load_weights(model: &mut DebertaV2Model, dir: &Path) -> Result<LoadReport> {
     // Every encoder tensor is required, so the report's `initialised` is empty; task heads in
     // the file (such as `lm_predictions`) are its `unused`.
-    load_hf_weights(model, dir, &HF_TO_BURN)?.into_report(
+    load_hf_weights(model, dir, &names::hf_to_rust_after(TASK_MODEL_PREFIX))?.into_report(
         |_| true,
         str::to_string,
         "a DeBERTa-v2/v3 checkpoint",
@@ -176,5 +169,5 @@ pub fn save_pretrained(model: &DebertaV2Model, config: &DebertaV2Config, dir: &P
         .other
         .insert("model_type".into(), serde_json::json!("deberta-v2"));
     config.to_file(&dir.join("config.json"))?;
-    save_hf_safetensors(model, &dir.join("model.safetensors"), &BURN_TO_HF)
+    save_hf_safetensors(model, &dir.join("model.safetensors"), &names::RUST_TO_HF)
 }

@@ -74,13 +74,7 @@ impl BertAttention {
     pub fn new(config: &BertConfig, device: &Device) -> Self {
         Self {
             self_attention: BertSelfAttention::new(config, device),
-            output: SelfOutput::new(
-                config.hidden_size,
-                config.hidden_size,
-                config.layer_norm_eps,
-                config.hidden_dropout_prob,
-                device,
-            ),
+            output: SelfOutput::new(config, config.hidden_size, device),
         }
     }
 

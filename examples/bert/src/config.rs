@@ -10,6 +10,7 @@ use lightning_toolkit::hf::config::{
     ensure_dropout_probabilities, parse_config_json, read_config_text, write_config_json,
 };
 pub use lightning_toolkit::nn::HiddenAct;
+use lightning_toolkit::nn::SelfOutputConfig;
 
 /// `config.json` of a BERT checkpoint (`model_type: bert`), with transformers' defaults for
 /// absent keys. Keys this crate does not use are kept, so an exported config round-trips.
@@ -164,6 +165,18 @@ impl BertConfig {
     /// Width of one attention head.
     pub fn head_size(&self) -> usize {
         self.hidden_size / self.num_attention_heads
+    }
+}
+
+impl SelfOutputConfig for BertConfig {
+    fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+    fn layer_norm_eps(&self) -> f64 {
+        self.layer_norm_eps
+    }
+    fn hidden_dropout_prob(&self) -> f64 {
+        self.hidden_dropout_prob
     }
 }
 

@@ -39,13 +39,7 @@ impl BertLayer {
                 dense: LinearConfig::new(config.hidden_size, config.intermediate_size).init(device),
                 act: config.hidden_act,
             },
-            output: SelfOutput::new(
-                config.intermediate_size,
-                config.hidden_size,
-                config.layer_norm_eps,
-                config.hidden_dropout_prob,
-                device,
-            ),
+            output: SelfOutput::new(config, config.intermediate_size, device),
         }
     }
 

@@ -191,10 +191,8 @@ impl DebertaV2Attention {
         Self {
             self_attention: DisentangledSelfAttention::new(config, device),
             output: SelfOutput::new(
+                config,
                 config.num_attention_heads * config.head_size(),
-                config.hidden_size,
-                config.layer_norm_eps,
-                config.hidden_dropout_prob,
                 device,
             ),
         }

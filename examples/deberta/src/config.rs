@@ -10,6 +10,7 @@ use lightning_toolkit::hf::config::{
     ensure_dropout_probabilities, parse_config_json, read_config_text, write_config_json,
 };
 pub use lightning_toolkit::nn::HiddenAct;
+use lightning_toolkit::nn::SelfOutputConfig;
 
 /// `config.json` of a DeBERTa-v2/v3 checkpoint (`model_type: deberta-v2`), with transformers'
 /// defaults for absent keys. Keys this crate does not use are kept, so an exported config
@@ -221,6 +222,18 @@ impl DebertaV2Config {
     /// Writes `config.json` (keys as transformers writes them).
     pub fn to_file(&self, path: &Path) -> Result<()> {
         write_config_json(self, path)
+    }
+}
+
+impl SelfOutputConfig for DebertaV2Config {
+    fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+    fn layer_norm_eps(&self) -> f64 {
+        self.layer_norm_eps
+    }
+    fn hidden_dropout_prob(&self) -> f64 {
+        self.hidden_dropout_prob
     }
 }
 

@@ -48,13 +48,7 @@ impl DebertaV2Layer {
                 dense: LinearConfig::new(config.hidden_size, config.intermediate_size).init(device),
                 act: config.hidden_act,
             },
-            output: SelfOutput::new(
-                config.intermediate_size,
-                config.hidden_size,
-                config.layer_norm_eps,
-                config.hidden_dropout_prob,
-                device,
-            ),
+            output: SelfOutput::new(config, config.intermediate_size, device),
         }
     }
 

@@ -18,5 +18,5 @@ pub use dropout::{DropoutOps, dropout};
 pub use gelu::{GeluOps, gelu};
 pub use hf_init::init_like_hf;
 pub use layer_norm::{LayerNormOps, layer_norm};
-pub use self_output::SelfOutput;
+pub use self_output::{SelfOutput, SelfOutputConfig};
 pub use softmax::{SoftmaxOps, softmax};

@@ -8,6 +8,16 @@ use burn::prelude::*;
 
 use super::{dropout, layer_norm};
 
+/// The keys of an HF `config.json` the block reads (BERT's and DeBERTa's configs both have them).
+pub trait SelfOutputConfig {
+    /// Width of every hidden state (`hidden_size`).
+    fn hidden_size(&self) -> usize;
+    /// LayerNorm epsilon (`layer_norm_eps`).
+    fn layer_norm_eps(&self) -> f64;
+    /// Dropout before the residual (`hidden_dropout_prob`).
+    fn hidden_dropout_prob(&self) -> f64;
+}
+
 /// `LayerNorm(dropout(dense(x)) + residual)`.
 #[derive(Module, Debug)]
 pub struct SelfOutput {
@@ -22,21 +32,15 @@ pub struct SelfOutput {
 }
 
 impl SelfOutput {
-    /// A block projecting `input` features to `hidden`, with HF's `layer_norm_eps` and
-    /// `hidden_dropout_prob`.
-    pub fn new(
-        input: usize,
-        hidden: usize,
-        layer_norm_eps: f64,
-        hidden_dropout_prob: f64,
-        device: &Device,
-    ) -> Self {
+    /// A block of `config`'s sizes projecting `input` features back to the hidden width.
+    pub fn new(config: &impl SelfOutputConfig, input: usize, device: &Device) -> Self {
+        let (hidden, layer_norm_eps) = (config.hidden_size(), config.layer_norm_eps());
         Self {
             dense: LinearConfig::new(input, hidden).init(device),
             layer_norm: LayerNormConfig::new(hidden)
                 .with_epsilon(layer_norm_eps)
                 .init(device),
-            dropout: DropoutConfig::new(hidden_dropout_prob).init(),
+            dropout: DropoutConfig::new(config.hidden_dropout_prob()).init(),
             layer_norm_eps,
         }
     }
@@ -56,7 +60,20 @@ mod tests {
     #[test]
     fn is_layer_norm_of_projection_plus_residual() {
         let device = Device::flex();
-        let block = SelfOutput::new(3, 2, 1e-12, 0.0, &device);
+        struct Sizes;
+        impl SelfOutputConfig for Sizes {
+            fn hidden_size(&self) -> usize {
+                2
+            }
+            fn layer_norm_eps(&self) -> f64 {
+                1e-12
+            }
+            fn hidden_dropout_prob(&self) -> f64 {
+                0.0
+            }
+        }
+        let block = SelfOutput::new(&Sizes, 3, &device);
+        assert_eq!(block.dense.weight.dims(), [3, 2]);
         let x = Tensor::<3>::from_floats([[[1.0, -2.0, 0.5], [0.0, 1.0, 3.0]]], &device);
         let residual = Tensor::<3>::from_floats([[[0.25, -1.0], [2.0, 0.5]]], &device);
         let got = block.forward(x.clone(), residual.clone());

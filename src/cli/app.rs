@@ -9,6 +9,7 @@ use burn::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::args::CommonArgs;
 use crate::{LightningDataModule, LightningModule, Trainer};
 
 /// An example binary: its settings, its module and datamodule, its own subcommands.
@@ -105,6 +106,15 @@ pub trait LightningApp: Sized + 'static {
         let rows: usize = outputs.iter().map(|t| t.dims()[0]).sum();
         println!("predictions for {rows} examples");
         Ok(())
+    }
+    /// Runs an app command that needs no settings (e.g. on a Hugging Face directory given as
+    /// `--ckpt-path`): `Some` takes over before any config or checkpoint is read.
+    fn without_settings(
+        _command: &Self::Command,
+        _args: &CommonArgs,
+        _options: &Self::Options,
+    ) -> Option<Result<()>> {
+        None
     }
     /// Runs one of the app's own subcommands.
     fn run_command(session: &Session<Self>, command: &Self::Command) -> Result<()>;

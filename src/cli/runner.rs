@@ -44,6 +44,11 @@ pub fn run<A: LightningApp>(args: Vec<OsString>) -> Result<()> {
     let matches = command.try_get_matches_from(rest)?;
     let args = RunnerArgs::<A::Options, A::Command>::from_arg_matches(&matches)?;
     let common = args.common;
+    if let Some(RunnerCommand::App(command)) = &args.command
+        && let Some(done) = A::without_settings(command, &common, &args.options)
+    {
+        return done;
+    }
     let (settings, source) = match (&common.config, &common.ckpt_path) {
         (Some(path), _) => (A::load_config(path, &overrides)?, path.clone()),
         (None, Some(ckpt)) => {

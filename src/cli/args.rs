@@ -75,9 +75,12 @@ fn is_override_key(key: &str) -> bool {
     key.contains('.') || key == "seed" || key == "root_dir"
 }
 
+/// A config override: the dotted key and the raw value.
+pub type Override = (String, String);
+
 /// Splits `args` (with the program name first) into what clap parses and the config overrides
 /// `--section.key=value` / `--section.key value`, in order. Arguments after `--` are left alone.
-pub fn split_overrides(args: Vec<OsString>) -> Result<(Vec<OsString>, Vec<(String, String)>)> {
+pub fn split_overrides(args: Vec<OsString>) -> Result<(Vec<OsString>, Vec<Override>)> {
     let mut rest = Vec::with_capacity(args.len());
     let mut overrides = Vec::new();
     let mut it = args.into_iter();

@@ -10,8 +10,9 @@ pub fn config_help(defaults: &Value) -> String {
     let Value::Object(sections) = defaults else {
         return out;
     };
-    // (section header or none, key, default)
-    let mut groups: Vec<(Option<&str>, Vec<(String, String)>)> = Vec::new();
+    // A section header (none for a top-level scalar) and its (key, default) lines.
+    type Group<'a> = (Option<&'a str>, Vec<(String, String)>);
+    let mut groups: Vec<Group> = Vec::new();
     for (name, value) in sections {
         let mut keys = Vec::new();
         flatten(name, value, &mut keys);

@@ -171,6 +171,9 @@ pub fn load_config(path: &Path, overrides: &[(String, String)]) -> Result<Classi
 /// The Trainer for `fold`: its own directory, and the notebook's knobs carried onto the
 /// Trainer's options when those are not set there.
 pub fn trainer_for(config: &ClassifierConfig, fold: usize) -> Trainer {
+    // Checkpoints save the settings as given (without the fold's directory), so that a run
+    // rebuilt from them (`--ckpt-path` without -f) resolves the same directories.
+    let given = config.to_value();
     let mut config = config.clone();
     let params = &config.model.params;
     let t = &mut config.trainer;
@@ -182,7 +185,7 @@ pub fn trainer_for(config: &ClassifierConfig, fold: usize) -> Trainer {
         t.gradient_clip_val = params.max_grad_norm;
     }
     t.gradient_checkpointing |= params.gradient_checkpointing;
-    config.trainer()
+    config.trainer().hparams(given)
 }
 
 /// Trains every fold of `trn_fold`, then scores the out-of-fold predictions.

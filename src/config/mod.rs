@@ -1,7 +1,6 @@
 //! YAML configs in the seed's layout (`seed`, `root_dir`, `dataset`, `model`, `optimizer`,
 //! `scheduler`, `trainer`), dotted overrides, and error messages that point at the line.
 
-mod cli;
 mod error;
 mod overrides;
 
@@ -12,7 +11,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use cli::{Cli, Command, usage};
 pub use error::{edit_distance, key_path_at_line, nearest};
 pub use overrides::apply_override;
 

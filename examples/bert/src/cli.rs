@@ -1,6 +1,5 @@
-//! The `bert` command:
-//! `bert [fit|validate|export|fill-mask|add-tokens] -f CONFIG [--ckpt-path P] [--output DIR]
-//! [--tokens FILE] [--init mean|normal] [--top-k K] [--print-config] [--section.key=value …]`.
+//! The `bert` command: the framework's runner (`fit|validate`, config, overrides, checkpoints)
+//! plus what is BERT's own: its registration, `export`, `fill-mask` and `add-tokens`.
 //!
 //! `fit` (the default) pretrains and exports the best checkpoint to `<root_dir>/hf`; `export`
 //! writes any checkpoint as a Hugging Face directory; `fill-mask` prints the top predictions
@@ -8,96 +7,225 @@
 //! `fill-mask` and `add-tokens` take a Hugging Face directory as `--ckpt-path` without a config.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use burn_lightning::checkpoint::Checkpoint;
-use burn_lightning::config::{Cli, Command, usage};
-use burn_lightning::{LightningDataModule, Stage, Trainer};
+use burn_lightning::cli::args::CommonArgs;
+use burn_lightning::cli::{LightningApp, Session, print_metrics};
+use burn_lightning::config::Named;
+use burn_lightning::{DataHandoff, LightningDataModule, Stage, Trainer};
 
+use crate::assemble::{LazyBert, build_model, recipe};
 use crate::config::BertConfig;
 use crate::datamodule::PretrainingDataModule;
 use crate::fill_mask::fill_mask;
 use crate::heads::BertForPreTraining;
-use crate::module::{BertPretrainingModule, Recipe};
-use crate::settings::PretrainConfig;
+use crate::module::BertPretrainingModule;
+use crate::settings::{DataParams, ModelParams, PretrainConfig};
 use crate::tokenizer::BertTokenizer;
 use crate::vocab_extension::{NewRowInit, resize_token_embeddings};
 use crate::weights::{load_pretrained, save_pretrained};
 
-const EXTRA_COMMANDS: &[&str] = &["export", "fill-mask", "add-tokens"];
-const EXTRA_OPTIONS: &[&str] = &["output", "tokens", "init", "top-k"];
+/// The `bert` binary.
+pub struct BertApp;
 
-/// Runs the command line `args` (without the program name).
-pub fn run(args: &[String]) -> Result<()> {
-    let cli = Cli::parse(args, EXTRA_COMMANDS, EXTRA_OPTIONS)?;
-    let extra = match &cli.command {
-        Command::Extra(name) => Some(name.as_str()),
-        _ => None,
-    };
-    let hf_dir = cli
-        .ckpt_path
-        .as_deref()
-        .map(PathBuf::from)
-        .filter(|p| p.join("config.json").is_file());
-    match (extra, &hf_dir) {
-        (Some("add-tokens"), _) => return add_tokens(&cli),
-        (Some("fill-mask"), Some(dir)) if cli.config.is_none() => {
-            let (_, model, _) = load_pretrained(dir, &Device::flex())?;
-            let tokenizer = BertTokenizer::from_dir(dir)?;
-            return print_fill_mask(&cli, &model, &tokenizer);
-        }
-        _ => {}
+/// `bert`'s own options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BertOptions {
+    /// `export`, `add-tokens`: the Hugging Face directory to write.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// `add-tokens`: the new tokens, one a line.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// `add-tokens`: how new embedding rows start (`mean` or `normal`).
+    #[arg(long, global = true, default_value = "mean")]
+    pub init: String,
+    /// `fill-mask`: predictions shown per [MASK].
+    #[arg(long = "top-k", global = true, default_value_t = 5)]
+    pub top_k: usize,
+}
+
+/// `bert`'s own commands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum BertCommand {
+    /// Write a checkpoint (--ckpt-path) as a Hugging Face directory (--output DIR).
+    Export,
+    /// Print the top predictions for each [MASK] of a sentence, from a checkpoint or a Hugging
+    /// Face directory (--ckpt-path).
+    FillMask {
+        /// The sentence, e.g. "the [MASK] of the story".
+        text: String,
+    },
+    /// Extend a Hugging Face directory's (--ckpt-path) vocabulary with --tokens FILE.
+    AddTokens,
+}
+
+impl LightningApp for BertApp {
+    const NAME: &'static str = "bert";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ABOUT: &'static str =
+        "BERT pretraining (masked LM and next-sentence prediction) on burn-lightning";
+    const EXAMPLE_CONFIG: &'static str = "configs/bert.yaml";
+    type Settings = PretrainConfig;
+    type Module = BertPretrainingModule;
+    type Data = PretrainingDataModule;
+    type Options = BertOptions;
+    type Command = BertCommand;
+
+    fn load_config(path: &Path, overrides: &[(String, String)]) -> Result<PretrainConfig> {
+        load_config(path, overrides)
     }
-    let Some(path) = cli.config.clone() else {
+
+    fn check(settings: &PretrainConfig, source: &Path) -> Result<()> {
+        use burn_lightning::config::Validate;
+        settings.model.params.validate()?;
+        settings.dataset.params.validate()?;
+        settings
+            .trainer
+            .validate()
+            .with_context(|| format!("{}: invalid trainer settings", source.display()))
+    }
+
+    fn default_settings() -> PretrainConfig {
+        PretrainConfig {
+            seed: None,
+            root_dir: None,
+            dataset: Named {
+                name: "corpus".into(),
+                params: DataParams::default(),
+            },
+            model: Named {
+                name: "bert".into(),
+                params: ModelParams::default(),
+            },
+            optimizer: Default::default(),
+            scheduler: None,
+            trainer: Default::default(),
+        }
+    }
+
+    fn trainer(settings: &PretrainConfig) -> Result<Trainer> {
+        Ok(settings.trainer())
+    }
+
+    fn build(
+        settings: &PretrainConfig,
+        _source: &Path,
+    ) -> Result<(BertPretrainingModule, PretrainingDataModule)> {
+        let published = DataHandoff::new("the BERT tokenizer");
+        let data = PretrainingDataModule::new(
+            settings.dataset.params.clone(),
+            settings.seed.unwrap_or(0),
+            settings.model.params.pretrained.clone(),
+        )
+        .publishing_to(published.clone());
+        let module = BertPretrainingModule::lazy(LazyBert {
+            config: Arc::new(settings.clone()),
+            data: published,
+        });
+        Ok((module, data))
+    }
+
+    /// Pretrains, then exports the best checkpoint's weights (the last ones when none was kept)
+    /// as a Hugging Face directory.
+    fn fit(session: &Session<Self>) -> Result<()> {
+        let config = &session.settings;
+        let (module, mut data) = session.build()?;
+        let mut trainer = session.trainer()?;
+        let module = trainer.fit(module, &mut data, session.ckpt_path())?;
+        print_metrics("final metrics", trainer.callback_metrics());
+        let tokenizer = data.tokenizer()?;
+        let bert_config = module
+            .bert_config()
+            .cloned()
+            .context("the trained module has no config")?;
+        let (best, source) = match trainer.best_checkpoint_path() {
+            // The trained module has the best checkpoint's shapes: its weights are replaced.
+            Some(path) => (
+                Checkpoint::load(path)?.load_module(module, path)?,
+                path.display().to_string(),
+            ),
+            None => (module, "the last step".to_string()),
+        };
+        let out = config.trainer.default_root_dir.join("hf");
+        export(best.net()?, &bert_config, &tokenizer, &out)?;
+        println!("Hugging Face checkpoint (from {source}): {}", out.display());
+        Ok(())
+    }
+
+    fn test(_session: &Session<Self>) -> Result<()> {
         bail!(
-            "no config file: pass -f configs/bert.yaml (fill-mask and add-tokens also take a Hugging Face directory as --ckpt-path)\n{}",
-            usage("bert", EXTRA_COMMANDS)
-        );
-    };
-    let config = load_config(&path, &cli.overrides)?;
-    if cli.print_config {
-        print!("{}", config.to_yaml()?);
-        return Ok(());
+            "`bert test` is not available: pretraining has a held-out set (`validate`) but no test set"
+        )
     }
-    let mut data = PretrainingDataModule::new(
-        config.dataset.params.clone(),
-        config.seed.unwrap_or(0),
-        config.model.params.pretrained.clone(),
-    );
+
+    fn predict(_session: &Session<Self>) -> Result<()> {
+        bail!(
+            "`bert predict` is not available: pretraining makes no predictions; try `bert fill-mask`"
+        )
+    }
+
+    fn without_settings(
+        command: &BertCommand,
+        args: &CommonArgs,
+        options: &BertOptions,
+    ) -> Option<Result<()>> {
+        let hf_dir = args
+            .ckpt_path
+            .as_deref()
+            .map(PathBuf::from)
+            .filter(|p| p.join("config.json").is_file());
+        match (command, hf_dir) {
+            (BertCommand::AddTokens, _) => Some(add_tokens(args.ckpt_path.as_deref(), options)),
+            (BertCommand::FillMask { text }, Some(dir)) if args.config.is_none() => Some((|| {
+                let (_, model, _) = load_pretrained(&dir, &Device::flex())?;
+                let tokenizer = BertTokenizer::from_dir(&dir)?;
+                print_fill_mask(text, options.top_k, &model, &tokenizer)
+            })(
+            )),
+            _ => None,
+        }
+    }
+
+    fn run_command(session: &Session<Self>, command: &BertCommand) -> Result<()> {
+        match command {
+            BertCommand::Export => {
+                let output = session
+                    .options
+                    .output
+                    .clone()
+                    .context("`bert export` needs --output DIR")?;
+                let (module, tokenizer) = trained_module(session)?;
+                let bert_config = module.bert_config().cloned().context("no model config")?;
+                export(module.net()?, &bert_config, &tokenizer, &output)
+            }
+            BertCommand::FillMask { text } => {
+                let (module, tokenizer) = trained_module(session)?;
+                print_fill_mask(text, session.options.top_k, module.net()?, &tokenizer)
+            }
+            BertCommand::AddTokens => add_tokens(session.ckpt_path(), &session.options),
+        }
+    }
+}
+
+/// The module with the weights of `--ckpt-path`, and its tokenizer: the data is set up here
+/// because no Trainer stage runs.
+fn trained_module(
+    session: &Session<BertApp>,
+) -> Result<(BertPretrainingModule, Arc<BertTokenizer>)> {
+    let ckpt = session
+        .ckpt_path()
+        .context("needs --ckpt-path (a checkpoint path, last or best)")?;
+    let path = session.trainer()?.resolve_checkpoint(ckpt)?;
+    let (mut module, mut data) = session.build()?;
     data.prepare_data()?;
-    let ckpt = cli.ckpt_path.as_deref();
-    match (&cli.command, extra) {
-        (Command::Fit, _) => fit(&config, &mut data, ckpt),
-        (Command::Validate, _) => {
-            data.setup(Stage::Validate)?;
-            println!("{}", data.summary()?);
-            let (module, _) = build_module(&config, data.tokenizer()?.as_ref())?;
-            let mut trainer = config.trainer();
-            trainer.validate(module, &mut data, ckpt)?;
-            print_metrics(&trainer);
-            Ok(())
-        }
-        (_, Some("export")) => {
-            let tokenizer = data.setup_tokenizer()?;
-            let (module, bert_config) = trained_module(&config, &tokenizer, ckpt)?;
-            let output = cli
-                .option("output")
-                .map(PathBuf::from)
-                .context("`bert export` needs --output DIR")?;
-            export(&module.model, &bert_config, &tokenizer, &output)
-        }
-        (_, Some("fill-mask")) => {
-            let tokenizer = data.setup_tokenizer()?;
-            let (module, _) = trained_module(&config, &tokenizer, ckpt)?;
-            print_fill_mask(&cli, &module.model, &tokenizer)
-        }
-        _ => bail!(
-            "`bert {:?}` is not available: pretraining has a held-out set (`validate`) but no test set or predictions\n{}",
-            cli.command,
-            usage("bert", EXTRA_COMMANDS)
-        ),
-    }
+    data.setup(Stage::Validate)?;
+    module.build_network(&Device::flex())?;
+    let module = Checkpoint::load(&path)?.load_module(module, &path)?;
+    Ok((module, data.tokenizer()?))
 }
 
 /// Reads and checks the config, naming the file on every error.
@@ -111,59 +239,8 @@ pub fn load_config(path: &Path, overrides: &[(String, String)]) -> Result<Pretra
     )
 }
 
-/// The model: the pretrained checkpoint's (fresh heads reported) or a fresh one sized for
-/// `tokenizer`.
-pub fn build_model(
-    config: &PretrainConfig,
-    tokenizer: &BertTokenizer,
-    device: &Device,
-) -> Result<(BertConfig, BertForPreTraining)> {
-    let params = &config.model.params;
-    let (bert_config, model) = match &params.pretrained {
-        Some(dir) => {
-            let (c, m, report) = load_pretrained(dir, device)?;
-            eprintln!(
-                "pretrained {}: {} tensors from {}; initialised: {}; not used: {}",
-                dir.display(),
-                report.loaded,
-                report.file.display(),
-                list_or_none(&report.initialised),
-                list_or_none(&report.unused)
-            );
-            (c, m)
-        }
-        None => {
-            let c = params.scratch_config(tokenizer.vocab_size(), tokenizer.special().pad);
-            let m = BertForPreTraining::new(&c, device);
-            (c, m)
-        }
-    };
-    if tokenizer.vocab_size() > bert_config.vocab_size {
-        bail!(
-            "the tokenizer has {} tokens but the model's vocab_size is {}",
-            tokenizer.vocab_size(),
-            bert_config.vocab_size
-        );
-    }
-    let max_seq_len = config.dataset.params.max_seq_len;
-    if max_seq_len > bert_config.max_position_embeddings {
-        bail!(
-            "dataset.params.max_seq_len {max_seq_len} exceeds the model's max_position_embeddings {}",
-            bert_config.max_position_embeddings
-        );
-    }
-    Ok((bert_config, model))
-}
-
-fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".into()
-    } else {
-        items.join(", ")
-    }
-}
-
-/// A fresh module (the seed fixes the initial weights).
+/// A fresh module over `tokenizer` (the seed fixes the initial weights), for callers that set
+/// the data up themselves; set its step count with `set_training_steps`.
 pub fn build_module(
     config: &PretrainConfig,
     tokenizer: &BertTokenizer,
@@ -171,69 +248,10 @@ pub fn build_module(
     let device = Device::flex();
     device.seed(config.seed.unwrap_or(0));
     let (bert_config, model) = build_model(config, tokenizer, &device)?;
-    let recipe = Recipe {
-        optimizer: config.optimizer.clone(),
-        scheduler: config.scheduler.clone(),
-        num_training_steps: 0,
-        epochs: config.trainer.max_epochs.unwrap_or(1).max(1) as usize,
-        print_freq: config.model.params.print_freq,
-    };
-    Ok((BertPretrainingModule::new(model, recipe), bert_config))
-}
-
-/// A module with the weights of checkpoint `ckpt` (`best`, `last` or a path).
-fn trained_module(
-    config: &PretrainConfig,
-    tokenizer: &BertTokenizer,
-    ckpt: Option<&str>,
-) -> Result<(BertPretrainingModule, BertConfig)> {
-    let ckpt = ckpt.context("needs --ckpt-path (a checkpoint path, last or best)")?;
-    let (module, bert_config) = build_module(config, tokenizer)?;
-    let trainer = config.trainer();
-    let path = trainer.resolve_checkpoint(ckpt)?;
-    let module = Checkpoint::load(&path)?.load_module(module, &path)?;
-    Ok((module, bert_config))
-}
-
-fn fit(
-    config: &PretrainConfig,
-    data: &mut PretrainingDataModule,
-    ckpt: Option<&str>,
-) -> Result<()> {
-    data.setup(Stage::Fit)?;
-    println!("{}", data.summary()?);
-    let tokenizer = data.tokenizer()?;
-    let (mut module, bert_config) = build_module(config, &tokenizer)?;
-    let train_examples = data.examples()?.train.len();
-    let p = &config.dataset.params;
-    let epochs = config.trainer.max_epochs.unwrap_or(1).max(1) as usize;
-    let accumulate = config.trainer.accumulate_grad_batches.max(1);
-    let per_rank = config.trainer.examples_per_rank(train_examples);
-    module.set_training_steps(per_rank.div_ceil(p.batch_size).div_ceil(accumulate) * epochs);
-    let mut trainer: Trainer = config.trainer();
-    let module = trainer.fit(module, data, ckpt)?;
-    print_metrics(&trainer);
-    // The best checkpoint's weights (the last ones when none was kept) as a HF directory.
-    let (best, source) = match trainer.best_checkpoint_path() {
-        Some(path) => {
-            let fresh = build_module(config, &tokenizer)?.0;
-            (
-                Checkpoint::load(path)?.load_module(fresh, path)?,
-                path.display().to_string(),
-            )
-        }
-        None => (module, "the last step".to_string()),
-    };
-    let out = config.trainer.default_root_dir.join("hf");
-    export(&best.model, &bert_config, &tokenizer, &out)?;
-    println!("Hugging Face checkpoint (from {source}): {}", out.display());
-    Ok(())
-}
-
-fn print_metrics(trainer: &Trainer) {
-    for (k, v) in trainer.callback_metrics() {
-        println!("  {k:24} {v:.4}");
-    }
+    Ok((
+        BertPretrainingModule::new(model, recipe(config, 0)),
+        bert_config,
+    ))
 }
 
 /// Writes a Hugging Face directory: config, weights, `tokenizer.json` and `vocab.txt`.
@@ -247,16 +265,12 @@ fn export(
     tokenizer.save(dir)
 }
 
-fn print_fill_mask(cli: &Cli, model: &BertForPreTraining, tokenizer: &BertTokenizer) -> Result<()> {
-    let Some(text) = cli.positional.first() else {
-        bail!("`bert fill-mask` needs a sentence with [MASK], e.g. \"the [MASK] of the story\"");
-    };
-    let top_k: usize = match cli.option("top-k") {
-        Some(k) => k
-            .parse()
-            .with_context(|| format!("--top-k `{k}`: expected a whole number"))?,
-        None => 5,
-    };
+fn print_fill_mask(
+    text: &str,
+    top_k: usize,
+    model: &BertForPreTraining,
+    tokenizer: &BertTokenizer,
+) -> Result<()> {
     for (i, predictions) in fill_mask(model, tokenizer, text, top_k)?.iter().enumerate() {
         println!("[MASK] {}:", i + 1);
         for (token, p) in predictions {
@@ -267,19 +281,16 @@ fn print_fill_mask(cli: &Cli, model: &BertForPreTraining, tokenizer: &BertTokeni
 }
 
 /// `add-tokens`: extends a Hugging Face directory's tokenizer and embeddings.
-fn add_tokens(cli: &Cli) -> Result<()> {
-    let dir = cli.ckpt_path.as_deref().map(PathBuf::from).context(
+fn add_tokens(ckpt_path: Option<&str>, options: &BertOptions) -> Result<()> {
+    let dir = ckpt_path.map(PathBuf::from).context(
         "`bert add-tokens` needs --ckpt-path DIR (a Hugging Face directory, e.g. <root_dir>/hf)",
     )?;
-    let list = cli
-        .option("tokens")
-        .map(PathBuf::from)
+    let list = options
+        .tokens
+        .clone()
         .context("`bert add-tokens` needs --tokens FILE (one token a line)")?;
-    let init: NewRowInit = cli.option("init").unwrap_or("mean").parse()?;
-    let output = cli
-        .option("output")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dir.clone());
+    let init: NewRowInit = options.init.parse()?;
+    let output = options.output.clone().unwrap_or_else(|| dir.clone());
     let text =
         std::fs::read_to_string(&list).with_context(|| format!("reading {}", list.display()))?;
     let tokens: Vec<String> = text

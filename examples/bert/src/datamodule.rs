@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn_lightning::data::DataLoader;
-use burn_lightning::{LightningDataModule, Stage};
+use burn_lightning::{DataHandoff, LightningDataModule, Stage};
 
+use crate::assemble::BertDataInfo;
 use crate::batch::{PretrainingBatch, collate};
 use crate::example_cache::{cache_key, read_examples, write_examples};
 use crate::masking::{MaskingSettings, PretrainingExample};
@@ -44,6 +45,7 @@ pub struct PretrainingDataModule {
     pretrained_dir: Option<PathBuf>,
     tokenizer: Option<Arc<BertTokenizer>>,
     examples: Option<Arc<PretrainingExamples>>,
+    published: Option<DataHandoff<BertDataInfo>>,
 }
 
 impl PretrainingDataModule {
@@ -55,7 +57,15 @@ impl PretrainingDataModule {
             pretrained_dir,
             tokenizer: None,
             examples: None,
+            published: None,
         }
+    }
+
+    /// After each `setup`, publishes the tokenizer and the number of training examples to
+    /// `handoff` (which the module's `configure_model` reads), and prints the data's summary.
+    pub fn publishing_to(mut self, handoff: DataHandoff<BertDataInfo>) -> Self {
+        self.published = Some(handoff);
+        self
     }
 
     /// The tokenizer (after `setup`).
@@ -289,14 +299,9 @@ struct Corpus {
     digest: Vec<u8>,
 }
 
-impl LightningDataModule for PretrainingDataModule {
-    type Batch = PretrainingBatch;
-
-    fn prepare_data(&mut self) -> Result<()> {
-        self.params.corpus.prepare(&self.params.data_dir)
-    }
-
-    fn setup(&mut self, _stage: Stage) -> Result<()> {
+impl PretrainingDataModule {
+    /// Reads the corpus, the tokenizer and the examples, once.
+    fn load(&mut self) -> Result<()> {
         if self.examples.is_some() {
             return Ok(());
         }
@@ -313,6 +318,26 @@ impl LightningDataModule for PretrainingDataModule {
         );
         self.tokenizer = Some(Arc::new(tokenizer));
         self.examples = Some(Arc::new(examples));
+        Ok(())
+    }
+}
+
+impl LightningDataModule for PretrainingDataModule {
+    type Batch = PretrainingBatch;
+
+    fn prepare_data(&mut self) -> Result<()> {
+        self.params.corpus.prepare(&self.params.data_dir)
+    }
+
+    fn setup(&mut self, _stage: Stage) -> Result<()> {
+        self.load()?;
+        if let Some(handoff) = &self.published {
+            println!("{}", self.summary()?);
+            handoff.publish(BertDataInfo {
+                tokenizer: self.tokenizer()?,
+                train_examples: self.examples()?.train.len(),
+            });
+        }
         Ok(())
     }
 

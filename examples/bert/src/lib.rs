@@ -2,6 +2,7 @@
 //! masked-language-model and next-sentence-prediction heads over the encoder, with Hugging Face
 //! checkpoints loaded and exported under their own tensor names.
 
+pub mod assemble;
 pub mod attention;
 pub mod batch;
 pub mod cli;

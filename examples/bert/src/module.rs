@@ -5,33 +5,21 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::prelude::*;
 use burn_lightning::callbacks::{Callback, LearningRateMonitor, ModelCheckpoint};
 use burn_lightning::optim::{
-    Interval, LightningOptimizer, Mode, OptimizerConfig, Optimizers, SchedulerConfig,
-    SchedulerName, is_no_decay, parameters_where,
+    Interval, LightningOptimizer, Mode, Optimizers, SchedulerConfig, SchedulerName, is_no_decay,
+    parameters_where,
 };
 use burn_lightning::{HookContext, LightningModule, LogOptions};
 use lightning_toolkit::nn::cross_entropy_per_row;
 
+use crate::assemble::LazyBert;
+pub use crate::assemble::Recipe;
 use crate::batch::PretrainingBatch;
+use crate::config::BertConfig;
 use crate::heads::BertForPreTraining;
-
-/// How the pretrainer optimizes.
-#[derive(Debug, Clone)]
-pub struct Recipe {
-    /// AdamW (or another family) and its weight decay; biases and LayerNorms take none.
-    pub optimizer: OptimizerConfig,
-    /// The LR schedule; null: constant.
-    pub scheduler: Option<SchedulerConfig>,
-    /// Optimizer steps in the whole run (sizes warm-up schedules stepped per batch).
-    pub num_training_steps: usize,
-    /// Epochs in the run (sizes warm-up schedules stepped per epoch).
-    pub epochs: usize,
-    /// Progress line every this many batches (0: off).
-    pub print_freq: usize,
-}
 
 /// Sums over one evaluation epoch.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -92,8 +80,13 @@ fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> (Tensor<1>, Tenso
 /// The pretraining module.
 #[derive(Module, Debug)]
 pub struct BertPretrainingModule {
-    /// Encoder and heads.
-    pub model: BertForPreTraining,
+    /// Encoder and heads; `None` until `configure_model` builds them (the vocabulary comes
+    /// from the data's tokenizer).
+    pub model: Option<BertForPreTraining>,
+    #[module(skip)]
+    bert_config: Option<BertConfig>,
+    #[module(skip)]
+    lazy: Option<LazyBert>,
     #[module(skip)]
     recipe: Arc<Recipe>,
     #[module(skip)]
@@ -106,11 +99,55 @@ impl BertPretrainingModule {
     /// A module around `model`.
     pub fn new(model: BertForPreTraining, recipe: Recipe) -> Self {
         Self {
-            model,
+            model: Some(model),
+            bert_config: None,
+            lazy: None,
             recipe: Arc::new(recipe),
             epoch: PretrainingScores::default(),
             throughput: (None, 0),
         }
+    }
+
+    /// A module whose model `configure_model` builds, once the datamodule's `setup` has
+    /// published the tokenizer; the recipe's step count is set then too.
+    pub fn lazy(parts: LazyBert) -> Self {
+        let recipe = crate::assemble::recipe(&parts.config, 0);
+        Self {
+            model: None,
+            bert_config: None,
+            lazy: Some(parts),
+            recipe: Arc::new(recipe),
+            epoch: PretrainingScores::default(),
+            throughput: (None, 0),
+        }
+    }
+
+    /// Builds the model on `device` if it is not built yet (what `configure_model` does).
+    pub fn build_network(&mut self, device: &Device) -> Result<()> {
+        if self.model.is_some() {
+            return Ok(());
+        }
+        let lazy = self
+            .lazy
+            .as_ref()
+            .context("the BERT module has neither a model nor the settings to build one")?;
+        let (model, bert_config, steps) = lazy.build(device)?;
+        self.model = Some(model);
+        self.bert_config = Some(bert_config);
+        self.set_training_steps(steps);
+        Ok(())
+    }
+
+    /// The model (an error before `configure_model`).
+    pub fn net(&self) -> Result<&BertForPreTraining> {
+        self.model
+            .as_ref()
+            .context("the BERT model is not built yet (configure_model builds it)")
+    }
+
+    /// The model's `config.json` (known once a lazy module is built).
+    pub fn bert_config(&self) -> Option<&BertConfig> {
+        self.bert_config.as_ref()
     }
 
     /// What the last validation epoch scored.
@@ -124,8 +161,8 @@ impl BertPretrainingModule {
         Arc::make_mut(&mut self.recipe).num_training_steps = steps;
     }
 
-    fn score(&self, batch: &PretrainingBatch) -> StepScores {
-        let out = self.model.forward(
+    fn score(&self, batch: &PretrainingBatch) -> Result<StepScores> {
+        let out = self.net()?.forward(
             batch.input_ids.clone(),
             batch.attention_mask.clone(),
             batch.token_type_ids.clone(),
@@ -139,12 +176,12 @@ impl BertPretrainingModule {
             out.seq_relationship_logits.cast(f32),
             batch.nsp_labels.clone(),
         );
-        StepScores {
+        Ok(StepScores {
             mlm_losses,
             mlm_hits,
             nsp_losses,
             nsp_hits,
-        }
+        })
     }
 }
 
@@ -154,6 +191,10 @@ fn share(hits: Tensor<1, Int>) -> Tensor<1> {
 
 impl LightningModule for BertPretrainingModule {
     type Batch = PretrainingBatch;
+
+    fn configure_model(&mut self, cx: &mut HookContext) -> Result<()> {
+        self.build_network(cx.device())
+    }
 
     fn configure_callbacks(&mut self) -> Vec<Box<dyn Callback>> {
         vec![
@@ -178,7 +219,7 @@ impl LightningModule for BertPretrainingModule {
         batch_idx: usize,
         cx: &mut HookContext,
     ) -> Result<Tensor<1>> {
-        let s = self.score(batch);
+        let s = self.score(batch)?;
         let mlm_loss = s.mlm_losses.mean();
         let nsp_loss = s.nsp_losses.mean();
         let loss = mlm_loss.clone() + nsp_loss.clone();
@@ -228,7 +269,7 @@ impl LightningModule for BertPretrainingModule {
         _i: usize,
         _cx: &mut HookContext,
     ) -> Result<()> {
-        let s = self.score(batch);
+        let s = self.score(batch)?;
         let e = &mut self.epoch;
         e.mlm_count += s.mlm_losses.dims()[0];
         e.nsp_count += s.nsp_losses.dims()[0];
@@ -257,7 +298,7 @@ impl LightningModule for BertPretrainingModule {
 
     fn configure_optimizers(&mut self) -> Result<Optimizers> {
         let r = &self.recipe;
-        let no_decay = parameters_where(&self.model, is_no_decay);
+        let no_decay = parameters_where(self.net()?, is_no_decay);
         let optimizer = r.optimizer.init_with_no_decay(no_decay)?;
         let scheduler = r.scheduler.clone().unwrap_or(SchedulerConfig {
             name: SchedulerName::Constant,

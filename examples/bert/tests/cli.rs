@@ -165,6 +165,16 @@ fn pretrain_export_fill_mask_and_add_tokens() {
     assert!(shown.contains("read from the cache"), "{}", text(&again));
     assert!(shown.contains("val_mlm_acc"), "{}", text(&again));
 
+    // No -f: the module and data are rebuilt from the settings the checkpoint saved.
+    let last = dir.join("run/lightning_logs/version_0/checkpoints/last.ckpt");
+    let out = bert(&dir, &["validate", "--ckpt-path", last.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("val_mlm_acc"),
+        "{}",
+        text(&out)
+    );
+
     // A damaged cache (a count the file cannot hold, which once aborted on allocation) is
     // reported and rebuilt, and the run goes on.
     let cache = dir.join("data/cache");
@@ -308,4 +318,45 @@ fn bad_settings_are_named() {
         assert!(!err.contains("panicked"), "{arg}: {err}");
     }
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn help_version_and_usage_errors_follow_clap() {
+    let dir = temp_dir("help");
+    let out = bert(&dir, &["--help"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Usage: bert"), "{stdout}");
+    for command in ["fit", "validate", "export", "fill-mask", "add-tokens"] {
+        assert!(stdout.contains(command), "{command} missing: {stdout}");
+    }
+    assert!(stdout.contains("--dataset.params.max_seq_len"), "{stdout}");
+
+    let out = bert(&dir, &["fill-mask", "--help"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Usage: bert fill-mask"), "{stdout}");
+    assert!(stdout.contains("--top-k"), "{stdout}");
+
+    let out = bert(&dir, &["--version"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("bert {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let out = bert(&dir, &["fit", "--top-k=x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--top-k"),
+        "{}",
+        text(&out)
+    );
+    let out = bert(&dir, &["fill-mask"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a sentence is required: {}",
+        text(&out)
+    );
 }

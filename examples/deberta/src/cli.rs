@@ -1,6 +1,5 @@
-//! The `deberta` command:
-//! `deberta [fit|validate|predict|export] -f CONFIG [--ckpt-path P] [--input CSV] [--output F]
-//! [--print-config] [--section.key=value …]`.
+//! The `deberta` command: the framework's runner (config, overrides, checkpoints) plus what is
+//! the classifier's own: k-fold `fit`, `predict` on a CSV of texts, `export`.
 //!
 //! `fit` trains every fold of `dataset.params.trn_fold` (each in `<root_dir>/fold_<k>`) and ends
 //! with the out-of-fold AUC; `predict` writes probabilities for a CSV of texts; `export` writes a
@@ -14,66 +13,148 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use burn_lightning::checkpoint::Checkpoint;
-use burn_lightning::config::{Cli, Command, usage};
-use burn_lightning::optim::OptimizerName;
-use burn_lightning::{LightningDataModule, Stage, Trainer};
+use burn_lightning::cli::{LightningApp, Session};
+use burn_lightning::config::Named;
 use lightning_toolkit::data::read_csv_columns;
 use lightning_toolkit::fs::atomic_write;
+use burn_lightning::optim::OptimizerName;
+use burn_lightning::{DataHandoff, LightningDataModule, Stage, Trainer};
 
-use crate::classifier::{DebertaClassifier, scratch_config, scratch_encoder};
-use crate::config::DebertaV2Config;
+use crate::assemble::{DebertaDataInfo, LazyClassifier};
 use crate::datamodule::{FoldDataModule, PredictDataModule};
-use crate::module::{ClassifierModule, EpochScores, Recipe};
-use crate::settings::ClassifierConfig;
-use crate::tokenizer::DebertaTokenizer;
-use crate::weights::{load_pretrained, save_pretrained};
+use crate::module::{ClassifierModule, EpochScores};
+use crate::settings::{ClassifierConfig, DataParams, ModelParams};
+use crate::weights::save_pretrained;
 
-const EXTRA_COMMANDS: &[&str] = &["export"];
-const EXTRA_OPTIONS: &[&str] = &["input", "output"];
+/// The `deberta` binary.
+pub struct DebertaApp;
 
-/// Runs the command line `args` (without the program name).
-pub fn run(args: &[String]) -> Result<()> {
-    let cli = Cli::parse(args, EXTRA_COMMANDS, EXTRA_OPTIONS)?;
-    let Some(path) = cli.config.clone() else {
-        bail!(
-            "no config file: pass -f configs/deberta.yaml\n{}",
-            usage("deberta", EXTRA_COMMANDS)
-        );
-    };
-    let config = load_config(&path, &cli.overrides)?;
-    if cli.print_config {
-        print!("{}", config.to_yaml()?);
-        return Ok(());
+/// `deberta`'s own options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DebertaOptions {
+    /// `predict`: a CSV with the config's text column.
+    #[arg(long, global = true, value_name = "FILE.csv")]
+    pub input: Option<PathBuf>,
+    /// `predict`: the probabilities CSV (default: next to --input); `export`: the directory.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+/// `deberta`'s own commands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DebertaCommand {
+    /// Write a checkpoint's (--ckpt-path) encoder as a Hugging Face directory (--output DIR).
+    Export,
+}
+
+impl LightningApp for DebertaApp {
+    const NAME: &'static str = "deberta";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ABOUT: &'static str =
+        "DeBERTa-v3 text classification with k-fold cross-validation on burn-lightning";
+    const EXAMPLE_CONFIG: &'static str = "configs/deberta.yaml";
+    type Settings = ClassifierConfig;
+    type Module = ClassifierModule;
+    type Data = FoldDataModule;
+    type Options = DebertaOptions;
+    type Command = DebertaCommand;
+
+    fn load_config(path: &Path, overrides: &[(String, String)]) -> Result<ClassifierConfig> {
+        load_config(path, overrides)
     }
-    let mut data = FoldDataModule::new(
-        config.dataset.params.clone(),
-        config.model.params.num_classes,
-        config.seed.unwrap_or(0),
-        config.model.params.pretrained.clone(),
-    );
-    data.prepare_data()?;
-    data.setup(Stage::Fit)?;
-    let tokenizer = data.tokenizer()?;
-    let ckpt = cli.ckpt_path.as_deref();
-    match &cli.command {
-        Command::Fit => fit(&config, &mut data, ckpt),
-        Command::Validate => {
-            let fold = config.dataset.params.trn_fold[0];
-            data.fold = fold;
-            let module = build_module(&config, &tokenizer, fold)?;
-            let mut trainer = trainer_for(&config, fold);
-            trainer.validate(module, &mut data, ckpt)?;
-            for (k, v) in trainer.callback_metrics() {
-                println!("  {k:24} {v:.4}");
-            }
-            Ok(())
+
+    fn check(settings: &ClassifierConfig, source: &Path) -> Result<()> {
+        use burn_lightning::config::Validate;
+        settings.model.params.validate()?;
+        settings.dataset.params.validate()?;
+        settings
+            .trainer
+            .validate()
+            .with_context(|| format!("{}: invalid trainer settings", source.display()))
+    }
+
+    fn default_settings() -> ClassifierConfig {
+        ClassifierConfig {
+            seed: None,
+            root_dir: None,
+            dataset: Named {
+                name: "csv".into(),
+                params: DataParams::default(),
+            },
+            model: Named {
+                name: "deberta".into(),
+                params: ModelParams::default(),
+            },
+            optimizer: Default::default(),
+            scheduler: None,
+            trainer: Default::default(),
         }
-        Command::Predict => predict(&config, &cli, tokenizer),
-        Command::Test => bail!(
-            "`deberta test` has no test set: k-fold validation is the test (run fit), or score a CSV with `deberta predict --input FILE`"
-        ),
-        Command::Extra(_) => export(&config, &cli, &tokenizer),
     }
+
+    fn trainer(settings: &ClassifierConfig) -> Result<Trainer> {
+        Ok(trainer_for(settings, first_fold(settings)?))
+    }
+
+    fn build(
+        settings: &ClassifierConfig,
+        _source: &Path,
+    ) -> Result<(ClassifierModule, FoldDataModule)> {
+        let fold = first_fold(settings)?;
+        let published = DataHandoff::new("the DeBERTa tokenizer");
+        let mut data = FoldDataModule::new(
+            settings.dataset.params.clone(),
+            settings.model.params.num_classes,
+            settings.seed.unwrap_or(0),
+            settings.model.params.pretrained.clone(),
+        )
+        .publishing_to(published.clone());
+        data.fold = fold;
+        Ok((lazy_module(settings, fold, &published), data))
+    }
+
+    fn fit(session: &Session<Self>) -> Result<()> {
+        fit(session)
+    }
+
+    fn test(_session: &Session<Self>) -> Result<()> {
+        bail!(
+            "`deberta test` has no test set: k-fold validation is the test (run fit), or score a CSV with `deberta predict --input FILE`"
+        )
+    }
+
+    fn predict(session: &Session<Self>) -> Result<()> {
+        predict(session)
+    }
+
+    fn run_command(session: &Session<Self>, command: &DebertaCommand) -> Result<()> {
+        match command {
+            DebertaCommand::Export => export(session),
+        }
+    }
+}
+
+/// The first of `dataset.params.trn_fold` (validate, predict and export use it).
+fn first_fold(config: &ClassifierConfig) -> Result<usize> {
+    config
+        .dataset
+        .params
+        .trn_fold
+        .first()
+        .copied()
+        .context("dataset.params.trn_fold is empty: name the folds to train, e.g. [0]")
+}
+
+/// A classifier for `fold`, built in `configure_model` from what `published` receives.
+fn lazy_module(
+    config: &ClassifierConfig,
+    fold: usize,
+    published: &DataHandoff<DebertaDataInfo>,
+) -> ClassifierModule {
+    ClassifierModule::lazy(LazyClassifier {
+        config: Arc::new(config.clone()),
+        fold,
+        data: published.clone(),
+    })
 }
 
 /// Reads and checks the config, naming the file on every error.
@@ -87,100 +168,12 @@ pub fn load_config(path: &Path, overrides: &[(String, String)]) -> Result<Classi
     )
 }
 
-/// The encoder's config and weights: the pretrained checkpoint's, or fresh ones on the v3
-/// layout sized for `tokenizer`.
-pub fn build_encoder(
-    config: &ClassifierConfig,
-    tokenizer: &DebertaTokenizer,
-    device: &Device,
-) -> Result<(DebertaV2Config, crate::DebertaV2Model)> {
-    let params = &config.model.params;
-    let (encoder_config, model) = match (&params.pretrained, &params.config) {
-        (Some(dir), _) => {
-            let (c, m, report) = load_pretrained(dir, device)?;
-            eprintln!(
-                "pretrained {}: {} encoder tensors from {}; not used: {}",
-                dir.display(),
-                report.loaded,
-                report.file.display(),
-                if report.unused.is_empty() {
-                    "none".to_string()
-                } else {
-                    report.unused.join(", ")
-                }
-            );
-            (c, m)
-        }
-        (None, Some(file)) => {
-            let c = DebertaV2Config::from_file(file)?;
-            let m = scratch_encoder(&c, device);
-            (c, m)
-        }
-        (None, None) => {
-            let c = scratch_config(params, tokenizer.vocab_size())?;
-            let m = scratch_encoder(&c, device);
-            (c, m)
-        }
-    };
-    if tokenizer.vocab_size() > encoder_config.vocab_size {
-        bail!(
-            "the tokenizer has {} tokens but the model's vocab_size is {}",
-            tokenizer.vocab_size(),
-            encoder_config.vocab_size
-        );
-    }
-    Ok((encoder_config, model))
-}
-
-/// A fresh classifier for `fold` (the same seed gives the same initial weights every fold, as
-/// the notebook builds a new model per fold).
-pub fn build_module(
-    config: &ClassifierConfig,
-    tokenizer: &DebertaTokenizer,
-    fold: usize,
-) -> Result<ClassifierModule> {
-    let device = Device::flex();
-    device.seed(config.seed.unwrap_or(0));
-    let (encoder_config, encoder) = build_encoder(config, tokenizer, &device)?;
-    let params = &config.model.params;
-    let model = DebertaClassifier::new(encoder, &encoder_config, params, &device);
-    let encoder_lr = params.encoder_lr.unwrap_or(config.optimizer.params.lr);
-    let mut optimizer = config.optimizer.clone();
-    optimizer.params.lr = encoder_lr;
-    let epochs = config.trainer.max_epochs.unwrap_or(1).max(1) as usize;
-    Ok(ClassifierModule::new(
-        model,
-        Recipe {
-            optimizer,
-            scheduler: config.scheduler.clone(),
-            encoder_lr,
-            decoder_lr: params.decoder_lr.unwrap_or(encoder_lr),
-            layerwise_lr_decay: params.layerwise_lr_decay,
-            num_training_steps: 0,
-            epochs,
-            print_freq: params.print_freq,
-            num_classes: params.num_classes,
-            fold,
-        },
-    ))
-}
-
-/// Optimizer steps in a run over `train_rows` rows.
-pub fn training_steps(config: &ClassifierConfig, train_rows: usize) -> usize {
-    let p = &config.dataset.params;
-    let train_rows = config.trainer.examples_per_rank(train_rows);
-    let batches = if train_rows > p.batch_size {
-        train_rows / p.batch_size
-    } else {
-        1
-    };
-    let epochs = config.trainer.max_epochs.unwrap_or(1).max(1) as usize;
-    batches.div_ceil(config.model.params.gradient_accumulation_steps) * epochs
-}
-
 /// The Trainer for `fold`: its own directory, and the notebook's knobs carried onto the
 /// Trainer's options when those are not set there.
 pub fn trainer_for(config: &ClassifierConfig, fold: usize) -> Trainer {
+    // Checkpoints save the settings as given (without the fold's directory), so that a run
+    // rebuilt from them (`--ckpt-path` without -f) resolves the same directories.
+    let given = config.to_value();
     let mut config = config.clone();
     let params = &config.model.params;
     let t = &mut config.trainer;
@@ -192,10 +185,13 @@ pub fn trainer_for(config: &ClassifierConfig, fold: usize) -> Trainer {
         t.gradient_clip_val = params.max_grad_norm;
     }
     t.gradient_checkpointing |= params.gradient_checkpointing;
-    config.trainer()
+    config.trainer().hparams(given)
 }
 
-fn fit(config: &ClassifierConfig, data: &mut FoldDataModule, ckpt: Option<&str>) -> Result<()> {
+/// Trains every fold of `trn_fold`, then scores the out-of-fold predictions.
+fn fit(session: &Session<DebertaApp>) -> Result<()> {
+    let config = &session.settings;
+    let ckpt = session.ckpt_path();
     let folds = &config.dataset.params.trn_fold;
     if ckpt.is_some() && folds.len() > 1 {
         bail!(
@@ -208,19 +204,19 @@ fn fit(config: &ClassifierConfig, data: &mut FoldDataModule, ckpt: Option<&str>)
             config.optimizer.name
         );
     }
-    let tokenizer = data.tokenizer()?;
-    let table = data.table()?;
+    let (_, mut data) = session.build()?;
+    let published = DataHandoff::new("the DeBERTa tokenizer");
+    data = data.publishing_to(published.clone());
     let mut oof = EpochScores::default();
     let mut folds_of_rows = Vec::new();
     for &fold in folds {
         data.fold = fold;
-        let train_rows = table.folds.iter().filter(|&&f| f != fold).count();
-        let mut module = build_module(config, &tokenizer, fold)?;
-        module.set_training_steps(training_steps(config, train_rows));
+        let module = lazy_module(config, fold, &published);
         let mut trainer = trainer_for(config, fold);
-        println!("========== fold {fold}: {train_rows} training rows ==========");
+        println!("========== fold {fold} ==========");
         let started = Instant::now();
-        let module = trainer.fit(module, data, ckpt)?;
+        let module = trainer.fit(module, &mut data, ckpt)?;
+        let table = data.table()?;
         let seconds = started.elapsed().as_secs_f64();
         let progress = trainer.progress();
         let epochs = (progress.epoch + usize::from(progress.epoch_finished)).max(1);
@@ -238,7 +234,7 @@ fn fit(config: &ClassifierConfig, data: &mut FoldDataModule, ckpt: Option<&str>)
                 "the weights at the end of training".to_string()
             }
         };
-        let probabilities = trainer.predict(module, data, best.as_ref().map(|_| "best"))?;
+        let probabilities = trainer.predict(module, &mut data, best.as_ref().map(|_| "best"))?;
         let probabilities = rows_of(&probabilities)?;
         let (mut rows, mut labels): (Vec<usize>, Vec<usize>) = table
             .examples
@@ -333,26 +329,36 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     atomic_write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-fn predict(config: &ClassifierConfig, cli: &Cli, tokenizer: Arc<DebertaTokenizer>) -> Result<()> {
-    let ckpt = cli
-        .ckpt_path
-        .as_deref()
+/// `predict`: probabilities for a CSV of texts, from a checkpoint of the first `trn_fold`.
+fn predict(session: &Session<DebertaApp>) -> Result<()> {
+    let config = &session.settings;
+    let ckpt = session
+        .ckpt_path()
         .context("`deberta predict` needs --ckpt-path (a checkpoint file, or last/best of the first trn_fold)")?;
-    let input = PathBuf::from(
-        cli.option("input")
-            .context("`deberta predict` needs --input FILE.csv with a text column")?,
-    );
+    let input = session
+        .options
+        .input
+        .clone()
+        .context("`deberta predict` needs --input FILE.csv with a text column")?;
     let p = &config.dataset.params;
     let texts = read_csv_columns(&input, &[p.text_column.as_str()])?.remove(0);
-    let fold = p.trn_fold[0];
-    let mut data =
-        PredictDataModule::new(&texts, tokenizer.clone(), p.max_len, p.eval_batch_size())?;
-    let module = build_module(config, &tokenizer, fold)?;
+    let (_, training) = session.build()?;
+    let published = DataHandoff::new("the DeBERTa tokenizer");
+    let fold = first_fold(config)?;
+    let mut data = PredictDataModule::new(
+        texts,
+        training,
+        p.max_len,
+        p.eval_batch_size(),
+        published.clone(),
+    );
+    let module = lazy_module(config, fold, &published);
     let mut trainer = trainer_for(config, fold);
     let batches = trainer.predict(module, &mut data, Some(ckpt))?;
-    let output = cli
-        .option("output")
-        .map(PathBuf::from)
+    let output = session
+        .options
+        .output
+        .clone()
         .unwrap_or_else(|| input.with_extension("probabilities.csv"));
     let probabilities = rows_of(&batches)?;
     let mut out = Vec::new();
@@ -374,24 +380,28 @@ fn predict(config: &ClassifierConfig, cli: &Cli, tokenizer: Arc<DebertaTokenizer
     Ok(())
 }
 
-fn export(config: &ClassifierConfig, cli: &Cli, tokenizer: &DebertaTokenizer) -> Result<()> {
-    let ckpt = cli
-        .ckpt_path
-        .as_deref()
+/// `export`: a checkpoint's encoder as a Hugging Face directory. The data is set up here
+/// (the tokenizer, and a scratch encoder's size) because no Trainer stage runs.
+fn export(session: &Session<DebertaApp>) -> Result<()> {
+    let ckpt = session
+        .ckpt_path()
         .context("`deberta export` needs --ckpt-path")?;
-    let dir = PathBuf::from(
-        cli.option("output")
-            .context("`deberta export` needs --output DIR for the Hugging Face checkpoint")?,
-    );
-    let fold = config.dataset.params.trn_fold[0];
-    let trainer = trainer_for(config, fold);
-    let path = trainer.resolve_checkpoint(ckpt)?;
-    let module = build_module(config, tokenizer, fold)?;
+    let dir = session
+        .options
+        .output
+        .clone()
+        .context("`deberta export` needs --output DIR for the Hugging Face checkpoint")?;
+    let path = session.trainer()?.resolve_checkpoint(ckpt)?;
+    let (mut module, mut data) = session.build()?;
+    data.prepare_data()?;
+    data.setup(Stage::Validate)?;
+    module.build_network(&Device::flex())?;
     let module = Checkpoint::load(&path)?.load_module(module, &path)?;
-    let device = Device::flex();
-    let (encoder_config, _) = build_encoder(config, tokenizer, &device)?;
-    save_pretrained(&module.model.deberta, &encoder_config, &dir)?;
-    tokenizer.save(&dir.join("tokenizer.json"))?;
+    let encoder_config = module
+        .encoder_config()
+        .context("the classifier has no encoder config")?;
+    save_pretrained(&module.net()?.deberta, encoder_config, &dir)?;
+    data.tokenizer()?.save(&dir.join("tokenizer.json"))?;
     println!(
         "exported the encoder of {} to {} (config.json, model.safetensors, tokenizer.json)",
         path.display(),

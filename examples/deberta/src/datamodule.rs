@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use burn_lightning::data::DataLoader;
-use burn_lightning::{LightningDataModule, Stage};
+use burn_lightning::{DataHandoff, LightningDataModule, Stage};
 
+use crate::assemble::DebertaDataInfo;
 use crate::batch::{Example, TextBatch, collate};
 use crate::fetch::{DEBERTA_V3_TOKENIZER, MOVIE_REVIEWS};
 use crate::folds::stratified_folds;
@@ -38,6 +39,7 @@ pub struct FoldDataModule {
     table: Option<Arc<FoldTable>>,
     /// The fold validated on (the rest train).
     pub fold: usize,
+    published: Option<DataHandoff<DebertaDataInfo>>,
 }
 
 impl FoldDataModule {
@@ -57,7 +59,27 @@ impl FoldDataModule {
             tokenizer: None,
             table: None,
             fold,
+            published: None,
         }
+    }
+
+    /// After each `setup`, publishes the tokenizer and the fold's training rows to `handoff`
+    /// (which the module's `configure_model` reads).
+    pub fn publishing_to(mut self, handoff: DataHandoff<DebertaDataInfo>) -> Self {
+        self.published = Some(handoff);
+        self
+    }
+
+    /// Publishes what the module sizes itself by, when a handoff is set.
+    fn publish(&self) -> Result<()> {
+        if let Some(handoff) = &self.published {
+            let table = self.table()?;
+            handoff.publish(DebertaDataInfo {
+                tokenizer: self.tokenizer()?,
+                train_rows: table.folds.iter().filter(|&&f| f != self.fold).count(),
+            });
+        }
+        Ok(())
     }
 
     /// The CSV this module reads.
@@ -68,7 +90,8 @@ impl FoldDataModule {
             .unwrap_or_else(|| MOVIE_REVIEWS.paths(&self.params.data_dir).remove(0))
     }
 
-    fn tokenizer_path(&self) -> PathBuf {
+    /// Where the tokenizer is read from.
+    pub fn tokenizer_path(&self) -> PathBuf {
         self.params
             .tokenizer
             .clone()
@@ -164,7 +187,7 @@ impl LightningDataModule for FoldDataModule {
 
     fn setup(&mut self, _stage: Stage) -> Result<()> {
         if self.table.is_some() {
-            return Ok(());
+            return self.publish();
         }
         let tokenizer = load_tokenizer(&self.tokenizer_path())?;
         let csv = self.csv_path();
@@ -194,7 +217,7 @@ impl LightningDataModule for FoldDataModule {
         }));
         self.tokenizer = Some(Arc::new(tokenizer));
         eprintln!("{}", self.summary()?);
-        Ok(())
+        self.publish()
     }
 
     fn train_dataloader(&mut self) -> Result<DataLoader<TextBatch>> {
@@ -216,45 +239,75 @@ impl LightningDataModule for FoldDataModule {
     }
 }
 
-/// Texts to score with a trained model (`deberta predict`), no labels needed.
+/// Texts to score with a trained model (`deberta predict`), no labels needed: `setup` loads
+/// the tokenizer the training data named and tokenizes them.
 pub struct PredictDataModule {
-    examples: Vec<Example>,
-    tokenizer: Arc<DebertaTokenizer>,
+    texts: Vec<String>,
+    /// For the tokenizer's download and path.
+    training: FoldDataModule,
+    max_len: usize,
     batch_size: usize,
+    examples: Vec<Example>,
+    tokenizer: Option<Arc<DebertaTokenizer>>,
+    published: DataHandoff<DebertaDataInfo>,
 }
 
 impl PredictDataModule {
-    /// Tokenizes `texts` (cut to `max_len`).
+    /// `texts` (cut to `max_len` tokens) with the tokenizer of `training`; `setup` publishes the
+    /// tokenizer to `published`.
     pub fn new(
-        texts: &[String],
-        tokenizer: Arc<DebertaTokenizer>,
+        texts: Vec<String>,
+        training: FoldDataModule,
         max_len: usize,
         batch_size: usize,
-    ) -> Result<Self> {
-        let examples = texts
-            .iter()
-            .enumerate()
-            .map(|(row, text)| {
-                Ok(Example {
-                    row,
-                    ids: Arc::new(tokenizer.encode_truncated(text, max_len)?),
-                    label: 0,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            examples,
-            tokenizer,
+        published: DataHandoff<DebertaDataInfo>,
+    ) -> Self {
+        Self {
+            texts,
+            training,
+            max_len,
             batch_size,
-        })
+            examples: Vec::new(),
+            tokenizer: None,
+            published,
+        }
     }
 }
 
 impl LightningDataModule for PredictDataModule {
     type Batch = TextBatch;
 
+    fn prepare_data(&mut self) -> Result<()> {
+        self.training.prepare_data()
+    }
+
+    fn setup(&mut self, _stage: Stage) -> Result<()> {
+        let tokenizer = Arc::new(load_tokenizer(&self.training.tokenizer_path())?);
+        self.examples = self
+            .texts
+            .iter()
+            .enumerate()
+            .map(|(row, text)| {
+                Ok(Example {
+                    row,
+                    ids: Arc::new(tokenizer.encode_truncated(text, self.max_len)?),
+                    label: 0,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.published.publish(DebertaDataInfo {
+            tokenizer: tokenizer.clone(),
+            train_rows: 0,
+        });
+        self.tokenizer = Some(tokenizer);
+        Ok(())
+    }
+
     fn predict_dataloader(&mut self) -> Result<DataLoader<TextBatch>> {
-        let tokenizer = self.tokenizer.clone();
+        let tokenizer = self
+            .tokenizer
+            .clone()
+            .context("the predict data is not set up (call setup first)")?;
         Ok(DataLoader::new(
             self.examples.clone(),
             self.batch_size,

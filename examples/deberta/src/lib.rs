@@ -1,6 +1,7 @@
 //! DeBERTa-v3 (He, Gao & Chen 2021; Hugging Face transformers' `modeling_deberta_v2.py`) in
 //! burn, with Hugging Face checkpoints loaded and exported under their own tensor names.
 
+pub mod assemble;
 pub mod attention;
 pub mod batch;
 pub mod classifier;

@@ -5,46 +5,24 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::module::ParamId;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::activation::{log_sigmoid, log_softmax, sigmoid, softmax};
 use burn_lightning::callbacks::{Callback, LearningRateMonitor, ModelCheckpoint};
 use burn_lightning::optim::{
-    LightningOptimizer, LrGroup, Mode, OptimizerConfig, Optimizers, SchedulerConfig, is_no_decay,
-    named_parameters, parameters_where,
+    LightningOptimizer, LrGroup, Mode, Optimizers, SchedulerConfig, is_no_decay, named_parameters,
+    parameters_where,
 };
 use burn_lightning::{HookContext, LightningModule, LogOptions};
 
+use crate::assemble::LazyClassifier;
+pub use crate::assemble::Recipe;
 use crate::batch::TextBatch;
 use crate::classifier::DebertaClassifier;
+use crate::config::DebertaV2Config;
 use crate::metrics::{accuracy, roc_auc};
-
-/// How the module trains; nothing here is a weight.
-#[derive(Debug, Clone)]
-pub struct Recipe {
-    /// AdamW (or another family) and its weight decay.
-    pub optimizer: OptimizerConfig,
-    /// The LR schedule; null: constant rates.
-    pub scheduler: Option<SchedulerConfig>,
-    /// Encoder rate.
-    pub encoder_lr: f64,
-    /// Head rate.
-    pub decoder_lr: f64,
-    /// Layer-wise decay of the encoder rate (1: off).
-    pub layerwise_lr_decay: f64,
-    /// Optimizer steps in the whole run (sizes warm-up schedules stepped per batch).
-    pub num_training_steps: usize,
-    /// Epochs in the run (sizes warm-up schedules stepped per epoch).
-    pub epochs: usize,
-    /// Progress line every this many batches (0: off).
-    pub print_freq: usize,
-    /// 1: binary with one logit; more: classes.
-    pub num_classes: usize,
-    /// Shown in progress lines.
-    pub fold: usize,
-}
 
 /// Scores and labels gathered over one evaluation epoch.
 #[derive(Debug, Clone, Default)]
@@ -130,8 +108,13 @@ fn argmax(values: &[f64]) -> usize {
 /// The classifier LightningModule.
 #[derive(Module, Debug)]
 pub struct ClassifierModule {
-    /// The network.
-    pub model: DebertaClassifier,
+    /// The network; `None` until `configure_model` builds it (a scratch encoder's vocabulary
+    /// comes from the data's tokenizer).
+    pub model: Option<DebertaClassifier>,
+    #[module(skip)]
+    encoder_config: Option<DebertaV2Config>,
+    #[module(skip)]
+    lazy: Option<LazyClassifier>,
     #[module(skip)]
     recipe: Arc<Recipe>,
     #[module(skip)]
@@ -144,11 +127,66 @@ impl ClassifierModule {
     /// Wraps `model` with its recipe.
     pub fn new(model: DebertaClassifier, recipe: Recipe) -> Self {
         Self {
-            model,
+            model: Some(model),
+            encoder_config: None,
+            lazy: None,
             recipe: Arc::new(recipe),
             epoch: EpochScores::default(),
             train_loss: (0.0, 0),
         }
+    }
+
+    /// A module whose network `configure_model` builds, once the datamodule's `setup` has
+    /// published the tokenizer and the fold's size.
+    pub fn lazy(parts: LazyClassifier) -> Self {
+        let recipe = Recipe {
+            optimizer: parts.config.optimizer.clone(),
+            scheduler: parts.config.scheduler.clone(),
+            encoder_lr: 0.0,
+            decoder_lr: 0.0,
+            layerwise_lr_decay: 1.0,
+            num_training_steps: 0,
+            epochs: 1,
+            print_freq: 0,
+            num_classes: parts.config.model.params.num_classes,
+            fold: parts.fold,
+        };
+        Self {
+            model: None,
+            encoder_config: None,
+            lazy: Some(parts),
+            recipe: Arc::new(recipe),
+            epoch: EpochScores::default(),
+            train_loss: (0.0, 0),
+        }
+    }
+
+    /// Builds the network on `device` if it is not built yet (what `configure_model` does).
+    pub fn build_network(&mut self, device: &Device) -> Result<()> {
+        if self.model.is_some() {
+            return Ok(());
+        }
+        let lazy = self
+            .lazy
+            .as_ref()
+            .context("the classifier has neither a network nor the settings to build one")?;
+        let (model, recipe, encoder_config) = lazy.build(device)?;
+        self.model = Some(model);
+        self.recipe = Arc::new(recipe);
+        self.encoder_config = Some(encoder_config);
+        Ok(())
+    }
+
+    /// The network (an error before `configure_model`).
+    pub fn net(&self) -> Result<&DebertaClassifier> {
+        self.model
+            .as_ref()
+            .context("the classifier is not built yet (configure_model builds it)")
+    }
+
+    /// The encoder's `config.json` (known once a lazy module is built).
+    pub fn encoder_config(&self) -> Option<&DebertaV2Config> {
+        self.encoder_config.as_ref()
     }
 
     /// What the last validation epoch scored.
@@ -187,7 +225,7 @@ impl ClassifierModule {
     }
 
     fn evaluate(&mut self, batch: &TextBatch) -> Result<()> {
-        let logits = self.model.forward(&batch.encoded);
+        let logits = self.net()?.forward(&batch.encoded);
         let losses = self.losses(logits.clone(), batch.labels.clone());
         let probs = self.probabilities(logits);
         let classes = probs.dims()[1];
@@ -212,16 +250,16 @@ impl ClassifierModule {
     /// The notebook's parameter groups: each group's rate, and the parameters that take no
     /// weight decay. Groups cover every parameter; the encoder's split by layer when
     /// `layerwise_lr_decay` is below 1.
-    pub fn parameter_groups(&self) -> (Vec<LrGroup>, Vec<ParamId>) {
+    pub fn parameter_groups(&self) -> Result<(Vec<LrGroup>, Vec<ParamId>)> {
         let r = &self.recipe;
         let mut groups = Vec::new();
         if r.layerwise_lr_decay < 1.0 {
-            let layers = self.model.deberta.encoder.layer.len();
+            let layers = self.net()?.deberta.encoder.layer.len();
             let layer_of = |path: &str| -> Option<usize> {
                 let rest = path.strip_prefix("deberta.encoder.layer.")?;
                 rest.split('.').next()?.parse().ok()
             };
-            let paths = named_parameters(&self.model);
+            let paths = named_parameters(self.net()?);
             let ids_where = |keep: &dyn Fn(&str) -> bool| -> Vec<ParamId> {
                 paths
                     .iter()
@@ -250,23 +288,27 @@ impl ClassifierModule {
         } else {
             groups.push(LrGroup {
                 name: "encoder".into(),
-                ids: parameters_where(&self.model, |p| p.starts_with("deberta.")),
+                ids: parameters_where(self.net()?, |p| p.starts_with("deberta.")),
                 lr: r.encoder_lr,
             });
         }
         groups.push(LrGroup {
             name: "head".into(),
-            ids: parameters_where(&self.model, |p| !p.starts_with("deberta.")),
+            ids: parameters_where(self.net()?, |p| !p.starts_with("deberta.")),
             lr: r.decoder_lr,
         });
         groups.retain(|g| !g.ids.is_empty());
-        let no_decay = parameters_where(&self.model, is_no_decay);
-        (groups, no_decay)
+        let no_decay = parameters_where(self.net()?, is_no_decay);
+        Ok((groups, no_decay))
     }
 }
 
 impl LightningModule for ClassifierModule {
     type Batch = TextBatch;
+
+    fn configure_model(&mut self, cx: &mut HookContext) -> Result<()> {
+        self.build_network(cx.device())
+    }
 
     fn configure_callbacks(&mut self) -> Vec<Box<dyn Callback>> {
         vec![
@@ -291,7 +333,7 @@ impl LightningModule for ClassifierModule {
         batch_idx: usize,
         cx: &mut HookContext,
     ) -> Result<Tensor<1>> {
-        let logits = self.model.forward(&batch.encoded);
+        let logits = self.net()?.forward(&batch.encoded);
         let loss = self.losses(logits, batch.labels.clone()).mean();
         cx.log_tensor(
             "train_loss",
@@ -350,11 +392,11 @@ impl LightningModule for ClassifierModule {
         _i: usize,
         _cx: &mut HookContext,
     ) -> Result<Tensor<2>> {
-        Ok(self.probabilities(self.model.forward(&batch.encoded)))
+        Ok(self.probabilities(self.net()?.forward(&batch.encoded)))
     }
 
     fn configure_optimizers(&mut self) -> Result<Optimizers> {
-        let (groups, no_decay) = self.parameter_groups();
+        let (groups, no_decay) = self.parameter_groups()?;
         let r = &self.recipe;
         let optimizer = r.optimizer.init_with_no_decay(no_decay)?;
         let scheduler = r.scheduler.clone().unwrap_or(SchedulerConfig {

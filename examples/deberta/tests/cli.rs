@@ -186,6 +186,21 @@ fn two_folds_train_score_out_of_fold_and_predict_and_export() {
     assert_eq!(p.len(), 2);
     assert!(p[0] > p[1], "positive review scores higher: {probs}");
 
+    // No -f: validate rebuilds the classifier and its data from the checkpoint's settings.
+    let fold0 = std::fs::read_dir(dir.join("fold_0/lightning_logs/version_0/checkpoints"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "ckpt"))
+        .expect("fold 0 kept a checkpoint");
+    let out = deberta(&dir, &["validate", "--ckpt-path", fold0.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("val_"),
+        "{}",
+        text(&out)
+    );
+
     // export: an HF checkpoint directory that loads back.
     let hf = dir.join("hf");
     let out = deberta(
@@ -323,4 +338,40 @@ fn bad_settings_are_named() {
         text(&out)
     );
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn help_version_and_usage_errors_follow_clap() {
+    let dir = temp_dir("help");
+    let out = deberta(&dir, &["--help"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Usage: deberta"), "{stdout}");
+    for command in ["fit", "validate", "predict", "export"] {
+        assert!(stdout.contains(command), "{command} missing: {stdout}");
+    }
+    assert!(stdout.contains("--dataset.params.trn_fold"), "{stdout}");
+
+    let out = deberta(&dir, &["predict", "--help"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Usage: deberta predict") && stdout.contains("--input"),
+        "{stdout}"
+    );
+
+    let out = deberta(&dir, &["--version"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("deberta {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let out = deberta(&dir, &["fit", "--inptu", "x.csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--input"),
+        "{}",
+        text(&out)
+    );
 }

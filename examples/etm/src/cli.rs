@@ -1,99 +1,158 @@
-//! The `etm` command: `etm [fit|validate|test|predict|topics] -f CONFIG [--ckpt-path P]
-//! [--output FILE] [--print-config] [--section.key=value …]`.
+//! The `etm` command: the framework's runner (`fit|validate|test|predict`, config, overrides,
+//! checkpoints) plus what is the ETM's own: its registration, `topics`, and predict's CSV.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use burn::prelude::*;
 use burn_lightning::checkpoint::Checkpoint;
-use burn_lightning::config::{Cli, Command, usage};
-use burn_lightning::{Stage, Trainer};
+use burn_lightning::cli::{LightningApp, Session};
+use burn_lightning::config::Named;
+use burn_lightning::{DataHandoff, LightningDataModule, Stage, Trainer};
 
-use crate::datamodule::{EtmData, open_dataset};
-use crate::formats::embeddings::load_word2vec;
-use crate::metrics::DocumentFrequencies;
-use crate::model::Etm;
-use crate::module::{EtmContext, EtmModule};
-use crate::settings::EtmConfig;
+use crate::assemble::{EtmDataInfo, LazyEtm, build_parts};
+use crate::settings::{DataParams, EtmConfig, ModelParams};
+use crate::datamodule::{EtmData, EtmDataModule, open_dataset};
+use crate::module::EtmModule;
 
-const EXTRA_COMMANDS: &[&str] = &["topics"];
-const EXTRA_OPTIONS: &[&str] = &["output"];
+/// The `etm` binary.
+pub struct EtmApp;
 
-/// Runs the command line `args` (without the program name).
-pub fn run(args: &[String]) -> Result<()> {
-    let cli = Cli::parse(args, EXTRA_COMMANDS, EXTRA_OPTIONS)?;
-    let Some(path) = cli.config.clone() else {
-        bail!(
-            "no config file: pass -f configs/etm.yaml\n{}",
-            usage("etm", EXTRA_COMMANDS)
+/// `etm`'s own options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EtmOptions {
+    /// `predict`: the CSV of topic proportions (default: the run's log dir).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `etm`'s own commands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum EtmCommand {
+    /// Print the topics (top words) and their coherence and diversity of a checkpoint
+    /// (needs --ckpt-path).
+    Topics,
+}
+
+impl LightningApp for EtmApp {
+    const NAME: &'static str = "etm";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ABOUT: &'static str =
+        "The Embedded Topic Model (Dieng, Ruiz & Blei 2020) on burn-lightning";
+    const EXAMPLE_CONFIG: &'static str = "configs/etm.yaml";
+    type Settings = EtmConfig;
+    type Module = EtmModule;
+    type Data = EtmDataModule;
+    type Options = EtmOptions;
+    type Command = EtmCommand;
+
+    fn load_config(path: &Path, overrides: &[(String, String)]) -> Result<EtmConfig> {
+        load_config(path, overrides)
+    }
+
+    fn check(settings: &EtmConfig, source: &Path) -> Result<()> {
+        use burn_lightning::config::Validate;
+        settings.model.params.validate()?;
+        settings.dataset.params.validate()?;
+        settings
+            .trainer
+            .validate()
+            .with_context(|| format!("{}: invalid trainer settings", source.display()))
+    }
+
+    fn default_settings() -> EtmConfig {
+        EtmConfig {
+            seed: None,
+            root_dir: None,
+            dataset: Named {
+                name: "nyt".into(),
+                params: DataParams::default(),
+            },
+            model: Named {
+                name: "etm".into(),
+                params: ModelParams::default(),
+            },
+            optimizer: Default::default(),
+            scheduler: None,
+            trainer: Default::default(),
+        }
+    }
+
+    fn trainer(settings: &EtmConfig) -> Result<Trainer> {
+        Ok(trainer_for(settings))
+    }
+
+    fn build(settings: &EtmConfig, source: &Path) -> Result<(EtmModule, EtmDataModule)> {
+        let published = DataHandoff::new("the ETM's vocabulary");
+        let corpus = open_dataset(
+            &settings.dataset.name,
+            &settings.dataset.params,
+            settings.seed.unwrap_or(0),
+            settings.model.params.bow_norm,
+        )?;
+        let module = EtmModule::lazy(LazyEtm {
+            config: Arc::new(settings.clone()),
+            source: source.to_path_buf(),
+            data: published.clone(),
+        });
+        Ok((module, EtmDataModule::new(corpus, published)))
+    }
+
+    fn after_fit(_session: &Session<Self>, _trainer: &Trainer, module: &EtmModule) -> Result<()> {
+        println!("{}", module.topic_report()?.topics_text());
+        Ok(())
+    }
+
+    fn write_predictions(
+        session: &Session<Self>,
+        trainer: &Trainer,
+        outputs: &[Tensor<2>],
+    ) -> Result<()> {
+        let output = match &session.options.output {
+            Some(o) => o.clone(),
+            None => trainer
+                .log_dir()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| session.settings.trainer.default_root_dir.clone())
+                .join("topic_proportions.csv"),
+        };
+        write_proportions(&output, outputs)?;
+        println!(
+            "topic proportions of {} documents: {}",
+            count_rows(outputs),
+            output.display()
         );
-    };
-    let config = load_config(&path, &cli.overrides)?;
-    if cli.print_config {
-        print!("{}", config.to_yaml()?);
-        return Ok(());
+        Ok(())
     }
-    let seed = config.seed.unwrap_or(0);
-    let mut data = open_dataset(
-        &config.dataset.name,
-        &config.dataset.params,
-        seed,
-        config.model.params.bow_norm,
-    )?;
-    // The vocabulary size comes from the data, so the data is set up before the model exists
-    // (the Trainer's own prepare_data/setup calls then find it ready).
+
+    fn run_command(session: &Session<Self>, command: &EtmCommand) -> Result<()> {
+        match command {
+            EtmCommand::Topics => topics(session),
+        }
+    }
+}
+
+/// `etm topics`: the topics of a checkpoint. The vocabulary comes from the data, which is set
+/// up here because no Trainer stage runs.
+fn topics(session: &Session<EtmApp>) -> Result<()> {
+    let ckpt = session
+        .ckpt_path()
+        .context("`etm topics` needs --ckpt-path (a path, last or best)")?;
+    let trainer = session.trainer()?;
+    let path = trainer.resolve_checkpoint(ckpt)?;
+    let (mut module, mut data) = session.build()?;
     data.prepare_data()?;
-    data.setup(Stage::Fit)?;
-    let module = build_module(&config, data.as_ref(), &path)?;
-    let mut trainer = trainer_for(&config);
-    let ckpt = cli.ckpt_path.as_deref();
-    match &cli.command {
-        Command::Fit => {
-            let module = trainer.fit(module, data.as_mut(), ckpt)?;
-            print_topics(&module);
-            print_metrics("final metrics", trainer.callback_metrics());
-            if let Some(best) = trainer.best_checkpoint_path() {
-                println!("best checkpoint: {}", best.display());
-            }
-        }
-        Command::Validate => {
-            trainer.validate(module, data.as_mut(), ckpt)?;
-            print_metrics("validation", trainer.callback_metrics());
-        }
-        Command::Test => {
-            trainer.test(module, data.as_mut(), ckpt)?;
-            print_metrics("test", trainer.callback_metrics());
-        }
-        Command::Predict => {
-            let proportions = trainer.predict(module, data.as_mut(), ckpt)?;
-            let output = match cli.option("output") {
-                Some(o) => PathBuf::from(o),
-                None => trainer
-                    .log_dir()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| config.trainer.default_root_dir.clone())
-                    .join("topic_proportions.csv"),
-            };
-            write_proportions(&output, &proportions)?;
-            println!(
-                "topic proportions of {} documents: {}",
-                count_rows(&proportions),
-                output.display()
-            );
-        }
-        Command::Extra(_) => {
-            let ckpt = ckpt.context("`etm topics` needs --ckpt-path (a path, last or best)")?;
-            let path = trainer.resolve_checkpoint(ckpt)?;
-            let module = Checkpoint::load(&path)?.load_module(module, &path)?;
-            let report = module.topic_report();
-            println!("{}", report.topics_text());
-            println!(
-                "coherence {:.4}  diversity {:.4}  quality {:.4}",
-                report.coherence, report.diversity, report.quality
-            );
-        }
-    }
+    data.setup(Stage::Test)?;
+    module.build_network(&Device::flex())?;
+    let module = Checkpoint::load(&path)?.load_module(module, &path)?;
+    let report = module.topic_report()?;
+    println!("{}", report.topics_text());
+    println!(
+        "coherence {:.4}  diversity {:.4}  quality {:.4}",
+        report.coherence, report.diversity, report.quality
+    );
     Ok(())
 }
 
@@ -108,48 +167,15 @@ pub fn load_config(path: &Path, overrides: &[(String, String)]) -> Result<EtmCon
     )
 }
 
-/// The ETM module for `config` over the vocabulary of `data` (which must be set up).
+/// The ETM module for `config` over the vocabulary of `data`, which must be set up (tests and
+/// benches that drive the Trainer themselves; the `etm` command builds the network lazily).
 pub fn build_module(config: &EtmConfig, data: &dyn EtmData, source: &Path) -> Result<EtmModule> {
-    let params = &config.model.params;
-    let vocabulary = data.vocabulary()?;
-    let v = vocabulary.len();
-    if let Some(declared) = params.vocab_size
-        && declared != v
-    {
-        bail!(
-            "{}: model.params.vocab_size is {declared} but dataset `{}` has {v} words; set it to null to take it from the data",
-            source.display(),
-            config.dataset.name
-        );
-    }
-    let seed = config.seed.unwrap_or(0);
-    let embeddings = match (&params.embeddings_path, params.train_embeddings) {
-        (Some(file), false) => {
-            let (matrix, missing) = load_word2vec(file, &vocabulary, params.rho_size, seed)?;
-            eprintln!(
-                "embeddings: {} of {v} words found in {} ({missing} drawn at random)",
-                v - missing,
-                file.display()
-            );
-            Some(matrix)
-        }
-        _ => None,
+    let info = EtmDataInfo {
+        vocabulary: data.vocabulary()?,
+        training: Arc::new(data.training_documents()?),
+        summary: data.summary()?,
     };
-    // The same seed gives the same initial weights.
-    let device = Device::flex();
-    device.seed(seed);
-    let model = Etm::new(params, v, embeddings, &device);
-    let training = data.training_documents()?;
-    let context = EtmContext {
-        frequencies: DocumentFrequencies::new(training.iter().map(|d| d.as_ref()), v),
-        vocabulary,
-        optimizer: config.optimizer.clone(),
-        scheduler: config.scheduler.clone(),
-        num_words: params.num_words,
-        coherence_words: params.coherence_words,
-        diversity_words: params.diversity_words,
-        data_summary: data.summary()?,
-    };
+    let (model, context) = build_parts(config, &info, &Device::flex(), source)?;
     Ok(EtmModule::new(model, context))
 }
 
@@ -161,18 +187,6 @@ pub fn trainer_for(config: &EtmConfig) -> Trainer {
         config.trainer.gradient_clip_val = Some(config.model.params.clip);
     }
     config.trainer()
-}
-
-fn print_topics(module: &EtmModule) {
-    let report = module.topic_report();
-    println!("{}", report.topics_text());
-}
-
-fn print_metrics(title: &str, metrics: &std::collections::BTreeMap<String, f64>) {
-    println!("{title}:");
-    for (k, v) in metrics {
-        println!("  {k:24} {v:.4}");
-    }
 }
 
 fn count_rows(batches: &[Tensor<2>]) -> usize {

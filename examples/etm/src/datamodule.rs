@@ -7,9 +7,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use burn_lightning::config::Validate;
 use burn_lightning::data::DataLoader;
-use burn_lightning::{LightningDataModule, Stage};
+use burn_lightning::{DataHandoff, LightningDataModule, Stage};
 use lightning_toolkit::data::news_articles_csv;
 
+use crate::assemble::EtmDataInfo;
 use crate::batch::{BowBatch, BowItem, collate};
 use crate::corpus::{Corpus, Document, Split, SplitFractions};
 use crate::fetch::NYT;
@@ -310,5 +311,62 @@ impl CorpusSource for NewsgroupsSource {
         let texts = newsgroups::read_20news(&path)?;
         text::build_corpus(&texts, &text_settings(params)?)
             .with_context(|| format!("building a corpus from {}", path.display()))
+    }
+}
+
+/// The datamodule the `etm` command hands the Trainer: a registered corpus that, once set up,
+/// publishes what the module's `configure_model` sizes the network by.
+pub struct EtmDataModule {
+    inner: Box<dyn EtmData>,
+    published: DataHandoff<EtmDataInfo>,
+}
+
+impl EtmDataModule {
+    /// Wraps `inner`; its `setup` fills `published`.
+    pub fn new(inner: Box<dyn EtmData>, published: DataHandoff<EtmDataInfo>) -> Self {
+        Self { inner, published }
+    }
+
+    /// The corpus.
+    pub fn inner(&self) -> &dyn EtmData {
+        self.inner.as_ref()
+    }
+}
+
+impl LightningDataModule for EtmDataModule {
+    type Batch = BowBatch;
+
+    fn prepare_data(&mut self) -> Result<()> {
+        self.inner.prepare_data()
+    }
+    fn setup(&mut self, stage: Stage) -> Result<()> {
+        self.inner.setup(stage)?;
+        self.published.publish(EtmDataInfo {
+            vocabulary: self.inner.vocabulary()?,
+            training: Arc::new(self.inner.training_documents()?),
+            summary: self.inner.summary()?,
+        });
+        Ok(())
+    }
+    fn train_dataloader(&mut self) -> Result<DataLoader<BowBatch>> {
+        self.inner.train_dataloader()
+    }
+    fn val_dataloader(&mut self) -> Result<Option<DataLoader<BowBatch>>> {
+        self.inner.val_dataloader()
+    }
+    fn test_dataloader(&mut self) -> Result<DataLoader<BowBatch>> {
+        self.inner.test_dataloader()
+    }
+    fn predict_dataloader(&mut self) -> Result<DataLoader<BowBatch>> {
+        self.inner.predict_dataloader()
+    }
+    fn state_dict(&self) -> serde_json::Value {
+        self.inner.state_dict()
+    }
+    fn load_state_dict(&mut self, state: serde_json::Value) -> Result<()> {
+        self.inner.load_state_dict(state)
+    }
+    fn teardown(&mut self, stage: Stage) -> Result<()> {
+        self.inner.teardown(stage)
     }
 }

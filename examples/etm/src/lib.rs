@@ -1,6 +1,7 @@
 //! The Embedded Topic Model (Dieng, Ruiz & Blei, "Topic Modeling in Embedding Spaces", TACL
 //! 2020) on burn-lightning: the model, its data, the paper's metrics, and the `etm` command.
 
+pub mod assemble;
 pub mod batch;
 pub mod cli;
 pub mod corpus;

@@ -4,41 +4,19 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::prelude::*;
 use burn_lightning::callbacks::{Callback, LearningRateMonitor, ModelCheckpoint};
-use burn_lightning::optim::{
-    LightningOptimizer, Mode, OptimizerConfig, Optimizers, SchedulerConfig,
-};
+use burn_lightning::optim::{LightningOptimizer, Mode, Optimizers};
 use burn_lightning::{HookContext, LightningModule, LogOptions};
 
+pub use crate::assemble::EtmContext;
+use crate::assemble::LazyEtm;
 use crate::batch::BowBatch;
 use crate::metrics::{
-    DocumentFrequencies, completion_perplexity, npmi_coherence, top_words, topic_diversity,
-    topic_quality,
+    completion_perplexity, npmi_coherence, top_words, topic_diversity, topic_quality,
 };
 use crate::model::Etm;
-
-/// Everything the module reads but never trains: vocabulary, co-occurrence index, settings.
-#[derive(Debug)]
-pub struct EtmContext {
-    /// Word of each id.
-    pub vocabulary: Arc<Vec<String>>,
-    /// Document frequencies over the training documents (for coherence).
-    pub frequencies: DocumentFrequencies,
-    /// The optimizer.
-    pub optimizer: OptimizerConfig,
-    /// The LR scheduler, if any.
-    pub scheduler: Option<SchedulerConfig>,
-    /// Words shown per topic.
-    pub num_words: usize,
-    /// Top words scored by coherence.
-    pub coherence_words: usize,
-    /// Top words counted by diversity.
-    pub diversity_words: usize,
-    /// One line about the data, logged as text at the start of training.
-    pub data_summary: String,
-}
 
 /// Held-out scores accumulated over an evaluation epoch.
 #[derive(Debug, Clone, Default)]
@@ -75,10 +53,12 @@ impl TopicReport {
 /// The ETM LightningModule.
 #[derive(Module, Debug)]
 pub struct EtmModule {
-    /// The network.
-    pub model: Etm,
+    /// The network; `None` until `configure_model` builds it (its size V comes from the data).
+    pub model: Option<Etm>,
     #[module(skip)]
-    context: Arc<EtmContext>,
+    context: Option<Arc<EtmContext>>,
+    #[module(skip)]
+    lazy: Option<LazyEtm>,
     #[module(skip)]
     held_out: HeldOutTotals,
 }
@@ -87,29 +67,68 @@ impl EtmModule {
     /// Wraps `model` with what training and evaluation read.
     pub fn new(model: Etm, context: EtmContext) -> Self {
         Self {
-            model,
-            context: Arc::new(context),
+            model: Some(model),
+            context: Some(Arc::new(context)),
+            lazy: None,
             held_out: HeldOutTotals::default(),
         }
     }
 
-    /// The vocabulary.
+    /// A module whose network `configure_model` builds, once the datamodule's `setup` has
+    /// published the vocabulary.
+    pub fn lazy(parts: LazyEtm) -> Self {
+        Self {
+            model: None,
+            context: None,
+            lazy: Some(parts),
+            held_out: HeldOutTotals::default(),
+        }
+    }
+
+    /// Builds the network on `device` if it is not built yet (what `configure_model` does).
+    pub fn build_network(&mut self, device: &Device) -> Result<()> {
+        if self.model.is_some() {
+            return Ok(());
+        }
+        let lazy = self
+            .lazy
+            .as_ref()
+            .context("the ETM module has neither a network nor the settings to build one")?;
+        let (model, context) = lazy.build(device)?;
+        self.model = Some(model);
+        self.context = Some(Arc::new(context));
+        Ok(())
+    }
+
+    fn net(&self) -> Result<&Etm> {
+        self.model
+            .as_ref()
+            .context("the ETM network is not built yet (configure_model builds it)")
+    }
+
+    fn ctx(&self) -> Result<&EtmContext> {
+        self.context
+            .as_deref()
+            .context("the ETM module's vocabulary is not known yet (configure_model sets it)")
+    }
+
+    /// The vocabulary (empty before `configure_model`).
     pub fn vocabulary(&self) -> &[String] {
-        &self.context.vocabulary
+        self.context.as_ref().map_or(&[], |c| &c.vocabulary)
     }
 
     /// Top words, coherence, diversity and quality of the current topics.
     #[allow(deprecated)]
-    pub fn topic_report(&self) -> TopicReport {
+    pub fn topic_report(&self) -> Result<TopicReport> {
         let beta: Vec<f32> = self
-            .model
+            .net()?
             .beta()
             .into_data()
             .convert::<f32>()
             .to_vec::<f32>()
             .expect("f32 data");
-        let v = self.context.vocabulary.len();
-        let ctx = &self.context;
+        let ctx = self.ctx()?;
+        let v = ctx.vocabulary.len();
         let widest = ctx
             .num_words
             .max(ctx.coherence_words)
@@ -120,7 +139,7 @@ impl EtmModule {
         };
         let coherence = npmi_coherence(&take(ctx.coherence_words), &ctx.frequencies);
         let diversity = topic_diversity(&take(ctx.diversity_words));
-        TopicReport {
+        Ok(TopicReport {
             topics: take(ctx.num_words)
                 .iter()
                 .map(|t| t.iter().map(|&w| ctx.vocabulary[w].clone()).collect())
@@ -128,14 +147,19 @@ impl EtmModule {
             coherence,
             diversity,
             quality: topic_quality(coherence, diversity),
-        }
+        })
     }
 
     /// Adds one batch of held-out documents to the epoch's totals; logs `<prefix>_loss`
     /// (negative log-likelihood per held-out token).
     #[allow(deprecated)]
-    fn held_out_step(&mut self, batch: &BowBatch, prefix: &str, cx: &mut HookContext) {
-        let out = self.model.forward(batch);
+    fn held_out_step(
+        &mut self,
+        batch: &BowBatch,
+        prefix: &str,
+        cx: &mut HookContext,
+    ) -> Result<()> {
+        let out = self.net()?.forward(batch);
         let nll: Vec<f32> = out
             .reconstruction
             .into_data()
@@ -164,10 +188,11 @@ impl EtmModule {
             per_token,
             LogOptions::default().on_step(false).on_epoch(true),
         );
+        Ok(())
     }
 
     /// Logs the epoch's perplexity and the topic measures under `prefix`.
-    fn held_out_epoch_end(&mut self, prefix: &str, cx: &mut HookContext) {
+    fn held_out_epoch_end(&mut self, prefix: &str, cx: &mut HookContext) -> Result<()> {
         let totals = std::mem::take(&mut self.held_out);
         let epoch = LogOptions::default().on_step(false).on_epoch(true);
         let perplexity = completion_perplexity(&totals.nll, &totals.tokens);
@@ -176,7 +201,7 @@ impl EtmModule {
             perplexity,
             epoch.clone().prog_bar(),
         );
-        let report = self.topic_report();
+        let report = self.topic_report()?;
         cx.log_with(
             &format!("{prefix}_coherence"),
             report.coherence,
@@ -189,6 +214,7 @@ impl EtmModule {
         );
         cx.log_with(&format!("{prefix}_quality"), report.quality, epoch);
         cx.log_text("topics", &report.topics_text());
+        Ok(())
     }
 }
 
@@ -207,8 +233,13 @@ impl LightningModule for EtmModule {
         ]
     }
 
+    fn configure_model(&mut self, cx: &mut HookContext) -> Result<()> {
+        self.build_network(cx.device())
+    }
+
     fn on_train_start(&mut self, cx: &mut HookContext) -> Result<()> {
-        cx.log_text("data", &self.context.data_summary);
+        let summary = self.ctx()?.data_summary.clone();
+        cx.log_text("data", &summary);
         Ok(())
     }
 
@@ -218,7 +249,7 @@ impl LightningModule for EtmModule {
         _batch_idx: usize,
         cx: &mut HookContext,
     ) -> Result<Tensor<1>> {
-        let out = self.model.forward(batch);
+        let out = self.net()?.forward(batch);
         let reconstruction = out.reconstruction.mean();
         let kl = out.kl.mean();
         let loss = reconstruction.clone() + kl.clone();
@@ -235,13 +266,11 @@ impl LightningModule for EtmModule {
     }
 
     fn validation_step(&mut self, batch: &BowBatch, _i: usize, cx: &mut HookContext) -> Result<()> {
-        self.held_out_step(batch, "val", cx);
-        Ok(())
+        self.held_out_step(batch, "val", cx)
     }
 
     fn on_validation_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
-        self.held_out_epoch_end("val", cx);
-        Ok(())
+        self.held_out_epoch_end("val", cx)
     }
 
     fn on_test_epoch_start(&mut self, _cx: &mut HookContext) -> Result<()> {
@@ -250,13 +279,11 @@ impl LightningModule for EtmModule {
     }
 
     fn test_step(&mut self, batch: &BowBatch, _i: usize, cx: &mut HookContext) -> Result<()> {
-        self.held_out_step(batch, "test", cx);
-        Ok(())
+        self.held_out_step(batch, "test", cx)
     }
 
     fn on_test_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
-        self.held_out_epoch_end("test", cx);
-        Ok(())
+        self.held_out_epoch_end("test", cx)
     }
 
     fn predict_step(
@@ -265,13 +292,14 @@ impl LightningModule for EtmModule {
         _i: usize,
         _cx: &mut HookContext,
     ) -> Result<Tensor<2>> {
-        Ok(self.model.topic_proportions(batch))
+        Ok(self.net()?.topic_proportions(batch))
     }
 
     fn configure_optimizers(&mut self) -> Result<Optimizers> {
-        let lr = self.context.optimizer.params.lr;
-        let mut optimizer = LightningOptimizer::new(self.context.optimizer.init()?, lr);
-        if let Some(s) = &self.context.scheduler {
+        let context = self.ctx()?;
+        let lr = context.optimizer.params.lr;
+        let mut optimizer = LightningOptimizer::new(context.optimizer.init()?, lr);
+        if let Some(s) = &context.scheduler {
             optimizer = optimizer.with_scheduler(s.init(lr)?);
         }
         Ok(Optimizers(vec![optimizer]))

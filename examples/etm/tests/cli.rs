@@ -175,6 +175,17 @@ fn fit_test_predict_and_topics_from_checkpoints() {
         assert!((sum - 1.0).abs() < 1e-4, "proportions sum to {sum}: {row}");
     }
 
+    // No -f: the module and data are rebuilt from the settings the checkpoint saved.
+    let last = run_dir.join("checkpoints/last.ckpt");
+    let out = etm(&dir, &["test", "--ckpt-path", last.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.contains("test_perplexity"), "{stdout}");
+    let out = etm(&dir, &["test", "--ckpt-path", cfg]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("config.yaml"), "{stderr}");
+
     let out = run(with(&["topics", "-f", cfg, "--ckpt-path", "last"]));
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -294,4 +305,62 @@ fn every_shipped_config_loads() {
         seen += 1;
     }
     assert!(seen >= 3, "configs/etm*.yaml: found {seen}");
+}
+
+#[test]
+fn help_version_and_usage_errors_follow_clap() {
+    let dir = temp_dir("help");
+    let out = etm(&dir, &["--help"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Usage: etm"), "{stdout}");
+    for command in ["fit", "validate", "test", "predict", "topics"] {
+        assert!(stdout.contains(command), "{command} missing: {stdout}");
+    }
+    // The config's keys with their defaults.
+    assert!(stdout.contains("--model.params.num_topics"), "{stdout}");
+    assert!(stdout.contains("--trainer.max_epochs"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("--model.params.num_topics"))
+        .unwrap();
+    assert!(line.trim_end().ends_with("default 50"), "{line}");
+
+    let out = etm(&dir, &["topics", "--help"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Usage: etm topics"), "{stdout}");
+    assert!(stdout.contains("--ckpt-path"), "{stdout}");
+
+    let out = etm(&dir, &["--version"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("etm {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    // Usage errors: clap's message, exit code 2.
+    let out = etm(&dir, &["fit", "--confg", "x.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unexpected argument '--confg'") && stderr.contains("--config"),
+        "{stderr}"
+    );
+    let out = etm(&dir, &["tset"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("test"),
+        "{}",
+        text(&out)
+    );
+
+    // No config and no checkpoint: names the config to start from.
+    let out = etm(&dir, &["fit"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("-f configs/etm.yaml"),
+        "{}",
+        text(&out)
+    );
 }

@@ -80,7 +80,7 @@ fn training_recovers_known_topics() {
     let mut trainer = trainer_for(&config);
     let module = trainer.fit(module, &mut data, None).unwrap();
 
-    let report = module.topic_report();
+    let report = module.topic_report().unwrap();
     let learned: Vec<Vec<usize>> = report
         .topics
         .iter()

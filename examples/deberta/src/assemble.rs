@@ -1,0 +1,167 @@
+//! Building the classifier from settings and set-up data, lazily in the module's
+//! `configure_model` from what the datamodule published in `setup` ([`LazyClassifier`]).
+
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use burn::prelude::*;
+use burn_lightning::DataHandoff;
+use burn_lightning::optim::{OptimizerConfig, SchedulerConfig};
+
+use crate::classifier::{DebertaClassifier, scratch_config, scratch_encoder};
+use crate::config::DebertaV2Config;
+use crate::settings::ClassifierConfig;
+use crate::tokenizer::DebertaTokenizer;
+use crate::weights::load_pretrained;
+
+/// What the module needs from the data: published by the datamodule's `setup`.
+#[derive(Debug, Clone)]
+pub struct DebertaDataInfo {
+    /// The tokenizer: the scratch encoder's vocabulary is its size.
+    pub tokenizer: Arc<DebertaTokenizer>,
+    /// Rows the fold trains on (0 where nothing trains).
+    pub train_rows: usize,
+}
+
+/// A module not built yet: its settings, its fold, and where the data's sizes will come from.
+#[derive(Debug, Clone)]
+pub struct LazyClassifier {
+    /// The whole config.
+    pub config: Arc<ClassifierConfig>,
+    /// The fold validated on.
+    pub fold: usize,
+    /// Filled by the datamodule's `setup`.
+    pub data: DataHandoff<DebertaDataInfo>,
+}
+
+impl LazyClassifier {
+    /// The network, its recipe (with the run's step count) and the encoder's config, on
+    /// `device`.
+    pub fn build(&self, device: &Device) -> Result<(DebertaClassifier, Recipe, DebertaV2Config)> {
+        let data = self.data.get()?;
+        let (model, mut recipe, encoder_config) =
+            build_classifier(&self.config, &data.tokenizer, self.fold, device)?;
+        recipe.num_training_steps = training_steps(&self.config, data.train_rows);
+        Ok((model, recipe, encoder_config))
+    }
+}
+
+/// How the module trains; nothing here is a weight.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    /// AdamW (or another family) and its weight decay.
+    pub optimizer: OptimizerConfig,
+    /// The LR schedule; null: constant rates.
+    pub scheduler: Option<SchedulerConfig>,
+    /// Encoder rate.
+    pub encoder_lr: f64,
+    /// Head rate.
+    pub decoder_lr: f64,
+    /// Layer-wise decay of the encoder rate (1: off).
+    pub layerwise_lr_decay: f64,
+    /// Optimizer steps in the whole run (sizes warm-up schedules stepped per batch).
+    pub num_training_steps: usize,
+    /// Epochs in the run (sizes warm-up schedules stepped per epoch).
+    pub epochs: usize,
+    /// Progress line every this many batches (0: off).
+    pub print_freq: usize,
+    /// 1: binary with one logit; more: classes.
+    pub num_classes: usize,
+    /// Shown in progress lines.
+    pub fold: usize,
+}
+
+/// The encoder's config and weights: the pretrained checkpoint's, or fresh ones on the v3
+/// layout sized for `tokenizer`.
+pub fn build_encoder(
+    config: &ClassifierConfig,
+    tokenizer: &DebertaTokenizer,
+    device: &Device,
+) -> Result<(DebertaV2Config, crate::DebertaV2Model)> {
+    let params = &config.model.params;
+    let (encoder_config, model) = match (&params.pretrained, &params.config) {
+        (Some(dir), _) => {
+            let (c, m, report) = load_pretrained(dir, device)?;
+            eprintln!(
+                "pretrained {}: {} encoder tensors from {}; not used: {}",
+                dir.display(),
+                report.loaded,
+                report.file.display(),
+                if report.unused.is_empty() {
+                    "none".to_string()
+                } else {
+                    report.unused.join(", ")
+                }
+            );
+            (c, m)
+        }
+        (None, Some(file)) => {
+            let c = DebertaV2Config::from_file(file)?;
+            let m = scratch_encoder(&c, device);
+            (c, m)
+        }
+        (None, None) => {
+            let c = scratch_config(params, tokenizer.vocab_size())?;
+            let m = scratch_encoder(&c, device);
+            (c, m)
+        }
+    };
+    if tokenizer.vocab_size() > encoder_config.vocab_size {
+        bail!(
+            "the tokenizer has {} tokens but the model's vocab_size is {}",
+            tokenizer.vocab_size(),
+            encoder_config.vocab_size
+        );
+    }
+    Ok((encoder_config, model))
+}
+
+/// A fresh classifier for `fold` and its recipe (the same seed gives the same initial weights
+/// every fold, as the notebook builds a new model per fold).
+pub fn build_classifier(
+    config: &ClassifierConfig,
+    tokenizer: &DebertaTokenizer,
+    fold: usize,
+    device: &Device,
+) -> Result<(DebertaClassifier, Recipe, DebertaV2Config)> {
+    device.seed(config.seed.unwrap_or(0));
+    let (encoder_config, encoder) = build_encoder(config, tokenizer, device)?;
+    let params = &config.model.params;
+    let model = DebertaClassifier::new(encoder, &encoder_config, params, device);
+    let encoder_lr = params.encoder_lr.unwrap_or(config.optimizer.params.lr);
+    let mut optimizer = config.optimizer.clone();
+    optimizer.params.lr = encoder_lr;
+    let epochs = config.trainer.max_epochs.unwrap_or(1).max(1) as usize;
+    Ok((
+        model,
+        Recipe {
+            optimizer,
+            scheduler: config.scheduler.clone(),
+            encoder_lr,
+            decoder_lr: params.decoder_lr.unwrap_or(encoder_lr),
+            layerwise_lr_decay: params.layerwise_lr_decay,
+            num_training_steps: 0,
+            epochs,
+            print_freq: params.print_freq,
+            num_classes: params.num_classes,
+            fold,
+        },
+        encoder_config,
+    ))
+}
+
+/// Optimizer steps in a run over `train_rows` rows.
+///
+/// The one place the example computes it; once the Trainer offers
+/// `estimated_stepping_batches()` in `configure_optimizers`, that replaces this call.
+pub fn training_steps(config: &ClassifierConfig, train_rows: usize) -> usize {
+    let p = &config.dataset.params;
+    let train_rows = config.trainer.examples_per_rank(train_rows);
+    let batches = if train_rows > p.batch_size {
+        train_rows / p.batch_size
+    } else {
+        1
+    };
+    let epochs = config.trainer.max_epochs.unwrap_or(1).max(1) as usize;
+    batches.div_ceil(config.model.params.gradient_accumulation_steps) * epochs
+}

@@ -25,6 +25,8 @@ mod module;
 pub mod module_handle;
 pub mod nn;
 pub mod optim;
+#[cfg(test)]
+mod test_net;
 pub mod trainer;
 
 pub use callbacks::Callback;

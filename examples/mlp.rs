@@ -5,6 +5,7 @@ use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::AdamConfig;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use burn_lightning::OptimizerSetup;
 use burn_lightning::data::DataLoader;
 use burn_lightning::optim::Optimizers;
 use burn_lightning::{
@@ -60,13 +61,18 @@ impl LightningModule for Mlp {
         cx.log_tensor("train_loss", &loss, LogOptions::default().prog_bar());
         Ok(loss)
     }
-    fn validation_step(&mut self, batch: &Batch, _idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn validation_step(
+        &mut self,
+        batch: &Batch,
+        _idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<Option<Tensor<1>>> {
         let (loss, accuracy) = self.loss(batch);
         cx.log_tensor("val_loss", &loss, LogOptions::default().prog_bar());
         cx.log("val_acc", accuracy);
-        Ok(())
+        Ok(Some(loss))
     }
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
+    fn configure_optimizers(&mut self, _trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
         Ok(Optimizers::single(AdamConfig::new().init(), 1e-2))
     }
 }

@@ -25,6 +25,7 @@ mod module;
 pub mod module_handle;
 pub mod nn;
 pub mod optim;
+mod optimizer_setup;
 #[cfg(test)]
 mod test_net;
 pub mod trainer;
@@ -35,6 +36,7 @@ pub use datamodule::LightningDataModule;
 pub use metrics::{LogOptions, MetricStore, Reduce};
 pub use module::LightningModule;
 pub use module_handle::ModuleHandle;
+pub use optimizer_setup::OptimizerSetup;
 pub use trainer::{Stage, Trainer, TrainerConfig};
 
 /// Re-export of burn, so examples use the same version.

@@ -10,6 +10,7 @@ use burn::module::ParamId;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::activation::{log_sigmoid, log_softmax, sigmoid, softmax};
+use burn_lightning::OptimizerSetup;
 use burn_lightning::callbacks::{Callback, LearningRateMonitor, ModelCheckpoint};
 use burn_lightning::optim::{
     LightningOptimizer, LrGroup, Mode, OptimizerConfig, Optimizers, SchedulerConfig, is_no_decay,
@@ -330,8 +331,9 @@ impl LightningModule for ClassifierModule {
         batch: &TextBatch,
         _i: usize,
         _cx: &mut HookContext,
-    ) -> Result<()> {
-        self.evaluate(batch)
+    ) -> Result<Option<Tensor<1>>> {
+        self.evaluate(batch)?;
+        Ok(None)
     }
 
     fn on_validation_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
@@ -353,7 +355,7 @@ impl LightningModule for ClassifierModule {
         Ok(self.probabilities(self.model.forward(&batch.encoded)))
     }
 
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
+    fn configure_optimizers(&mut self, _trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
         let (groups, no_decay) = self.parameter_groups();
         let r = &self.recipe;
         let optimizer = r.optimizer.init_with_no_decay(no_decay)?;

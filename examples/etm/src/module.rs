@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use burn::prelude::*;
+use burn_lightning::OptimizerSetup;
 use burn_lightning::callbacks::{Callback, LearningRateMonitor, ModelCheckpoint};
 use burn_lightning::optim::{
     LightningOptimizer, Mode, OptimizerConfig, Optimizers, SchedulerConfig,
@@ -234,9 +235,14 @@ impl LightningModule for EtmModule {
         Ok(())
     }
 
-    fn validation_step(&mut self, batch: &BowBatch, _i: usize, cx: &mut HookContext) -> Result<()> {
+    fn validation_step(
+        &mut self,
+        batch: &BowBatch,
+        _i: usize,
+        cx: &mut HookContext,
+    ) -> Result<Option<Tensor<1>>> {
         self.held_out_step(batch, "val", cx);
-        Ok(())
+        Ok(None)
     }
 
     fn on_validation_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
@@ -249,9 +255,14 @@ impl LightningModule for EtmModule {
         Ok(())
     }
 
-    fn test_step(&mut self, batch: &BowBatch, _i: usize, cx: &mut HookContext) -> Result<()> {
+    fn test_step(
+        &mut self,
+        batch: &BowBatch,
+        _i: usize,
+        cx: &mut HookContext,
+    ) -> Result<Option<Tensor<1>>> {
         self.held_out_step(batch, "test", cx);
-        Ok(())
+        Ok(None)
     }
 
     fn on_test_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
@@ -268,7 +279,7 @@ impl LightningModule for EtmModule {
         Ok(self.model.topic_proportions(batch))
     }
 
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
+    fn configure_optimizers(&mut self, _trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
         let lr = self.context.optimizer.params.lr;
         let mut optimizer = LightningOptimizer::new(self.context.optimizer.init()?, lr);
         if let Some(s) = &self.context.scheduler {

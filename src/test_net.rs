@@ -63,7 +63,10 @@ impl LightningModule for Net {
     ) -> Result<Tensor<1>> {
         Ok(self.loss(batch))
     }
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
+    fn configure_optimizers(
+        &mut self,
+        _trainer: &mut crate::OptimizerSetup<'_>,
+    ) -> Result<Optimizers> {
         Ok(Optimizers::single(SgdConfig::new().init(), 0.1))
     }
 }

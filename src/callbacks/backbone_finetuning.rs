@@ -5,6 +5,8 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Callback;
+use crate::context::HookContext;
 use crate::module_handle::ModuleHandle;
 
 /// The per-epoch multiplier of the backbone's rate (`lambda_func(epoch + 1)`).
@@ -175,6 +177,31 @@ impl BackboneFinetuning {
         self.state = serde_json::from_value(state)
             .context("BackboneFinetuning state: expected {previous_backbone_lr, applied_epoch}")?;
         Ok(())
+    }
+}
+
+impl Callback for BackboneFinetuning {
+    fn state_key(&self) -> String {
+        "BackboneFinetuning".into()
+    }
+    fn on_fit_start(&mut self, module: &mut ModuleHandle<'_>, _cx: &mut HookContext) -> Result<()> {
+        self.freeze_before_training(module)
+    }
+    fn on_train_epoch_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
+        self.epoch_start(module, cx.current_epoch())
+    }
+    fn state_dict(&self) -> Value {
+        self.state()
+    }
+    fn load_state_dict(&mut self, state: Value) -> Result<()> {
+        self.load_state(state)
+    }
+    fn check_state_dict(&self, state: &Value) -> Result<()> {
+        Self::default().load_state(state.clone())
     }
 }
 

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::prelude::*;
 
+use super::Callback;
+use crate::context::HookContext;
 use crate::fs::atomic_write;
+use crate::module_handle::ModuleHandle;
 
 /// When predictions are written (Lightning's `write_interval`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -135,6 +138,36 @@ impl PredictionSink for CsvPredictionWriter {
     fn write_on_epoch_end(&mut self, predictions: &[Tensor<2>]) -> Result<()> {
         let all: Vec<&Tensor<2>> = predictions.iter().collect();
         self.write(&self.epoch_path(), &all)
+    }
+}
+
+impl<S: PredictionSink + 'static> Callback for BasePredictionWriter<S> {
+    fn state_key(&self) -> String {
+        "BasePredictionWriter".into()
+    }
+    fn on_predict_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        self.start();
+        Ok(())
+    }
+    fn on_predict_batch_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        prediction: &Tensor<2>,
+        batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        self.batch_end(prediction, batch_idx)
+    }
+    fn on_predict_epoch_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        self.epoch_end()
     }
 }
 

@@ -6,8 +6,12 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Callback;
 use super::weight_averaging::{Averager, AveragingFn, WeightAveraging};
+use crate::checkpoint::Checkpoint;
+use crate::context::HookContext;
 use crate::module_handle::{ModuleHandle, Weights};
+use crate::trainer::Stage;
 
 /// `swa_epoch_start`: an epoch (1-based, as Lightning's int) or a fraction of `max_epochs`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -135,7 +139,7 @@ impl StochasticWeightAveraging {
         }
     }
 
-    /// `on_fit_start`: resolves the SWA window from `max_epochs`; one optimizer only.
+    /// `on_train_start`: resolves the SWA window from `max_epochs`; one optimizer only.
     pub fn begin_fit(
         &mut self,
         module: &mut ModuleHandle<'_>,
@@ -269,6 +273,81 @@ impl StochasticWeightAveraging {
             .with_context(|| {
                 format!("cannot restore the live weights from checkpoint section `callback.{state_key}.current_model`")
             })
+    }
+}
+
+impl Callback for StochasticWeightAveraging {
+    fn state_key(&self) -> String {
+        "StochasticWeightAveraging".into()
+    }
+    fn setup(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        stage: Stage,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        self.begin_stage(stage == Stage::Fit);
+        Ok(())
+    }
+    // Lightning resolves the window in `on_fit_start`; here `max_epochs` is known to the
+    // context from `on_train_start` on (still before the first epoch).
+    fn on_train_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
+        self.begin_fit(module, cx.max_epochs())
+    }
+    fn on_train_epoch_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
+        self.epoch_start(module, cx.current_epoch())
+    }
+    fn on_validation_epoch_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        self.before_validation(module)
+    }
+    fn on_validation_epoch_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        self.after_validation(module)
+    }
+    fn on_train_end(&mut self, module: &mut ModuleHandle<'_>, _cx: &mut HookContext) -> Result<()> {
+        self.end_training(module)
+    }
+    fn state_dict(&self) -> Value {
+        self.state()
+    }
+    fn load_state_dict(&mut self, state: Value) -> Result<()> {
+        self.load_state(state)
+    }
+    fn check_state_dict(&self, state: &Value) -> Result<()> {
+        Self::new(self.swa_lrs)?.load_state(state.clone())
+    }
+    fn on_save_checkpoint(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        checkpoint: &mut Checkpoint,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        let key = self.state_key();
+        self.save_sections(module, &mut checkpoint.sections, &key)
+    }
+    fn on_load_checkpoint(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        checkpoint: &Checkpoint,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        let key = self.state_key();
+        self.load_sections(module, &checkpoint.sections, &key)
     }
 }
 

@@ -10,7 +10,12 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::checkpoint::Checkpoint;
+use crate::context::HookContext;
 use crate::module_handle::{ModuleHandle, Weights};
+use crate::trainer::Stage;
+
+use super::Callback;
 
 /// How a new set of weights enters the average (torch's `avg_fn`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -319,6 +324,86 @@ impl WeightAveraging {
             .with_context(|| {
                 format!("cannot restore the live weights from checkpoint section `callback.{state_key}.current_model`")
             })
+    }
+}
+
+impl Callback for WeightAveraging {
+    fn state_key(&self) -> String {
+        match self.avg_fn {
+            AveragingFn::Equal => "WeightAveraging".into(),
+            AveragingFn::Ema { .. } => "EMAWeightAveraging".into(),
+        }
+    }
+    fn setup(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        stage: Stage,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        self.begin_stage(stage == Stage::Fit);
+        Ok(())
+    }
+    fn on_train_batch_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        _loss: f64,
+        _batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
+        self.after_batch(module, cx.global_step());
+        Ok(())
+    }
+    fn on_train_epoch_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
+        self.after_epoch(module, cx.current_epoch());
+        Ok(())
+    }
+    fn on_validation_epoch_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        self.before_validation(module)
+    }
+    fn on_validation_epoch_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        self.after_validation(module)
+    }
+    fn on_train_end(&mut self, module: &mut ModuleHandle<'_>, _cx: &mut HookContext) -> Result<()> {
+        self.end_training(module)
+    }
+    fn state_dict(&self) -> Value {
+        self.state()
+    }
+    fn load_state_dict(&mut self, state: Value) -> Result<()> {
+        self.load_state(state)
+    }
+    fn check_state_dict(&self, state: &Value) -> Result<()> {
+        Self::new(self.avg_fn).load_state(state.clone())
+    }
+    fn on_save_checkpoint(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        checkpoint: &mut Checkpoint,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        let key = self.state_key();
+        self.save_sections(module, &mut checkpoint.sections, &key)
+    }
+    fn on_load_checkpoint(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        checkpoint: &Checkpoint,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        let key = self.state_key();
+        self.load_sections(module, &checkpoint.sections, &key)
     }
 }
 

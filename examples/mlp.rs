@@ -75,6 +75,18 @@ impl LightningModule for Mlp {
     fn configure_optimizers(&mut self, _trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
         Ok(Optimizers::single(AdamConfig::new().init(), 1e-2))
     }
+    /// Class probabilities, one row per example.
+    fn predict_step(
+        &mut self,
+        (x, _): &Batch,
+        _idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<Tensor<2>> {
+        let logits = self
+            .out
+            .forward(self.act.forward(self.hidden.forward(x.clone())));
+        Ok(burn::tensor::activation::softmax(logits, 1))
+    }
 }
 
 /// Two interleaving half circles with Gaussian noise, split 80/20 into train and validation.
@@ -143,6 +155,10 @@ impl LightningDataModule for TwoMoons {
     }
     fn val_dataloader(&mut self) -> Result<Option<DataLoader<Batch>>> {
         Ok(Some(self.loader(self.examples * 4 / 5..self.examples)))
+    }
+    /// The validation split, in order.
+    fn predict_dataloader(&mut self) -> Result<DataLoader<Batch>> {
+        Ok(self.loader(self.examples * 4 / 5..self.examples))
     }
 }
 

@@ -157,9 +157,12 @@ fn swa_averages_epoch_starts_and_resumes_exactly() {
     assert_eq!(common::parameter_values(&resumed), final_weights);
 }
 
-/// Records, at each epoch's start and end, the backbone's weights and the rates reported.
+/// What the probe saw at one epoch's end: the epoch, the backbone's weights, the rates.
+type EpochSeen = (usize, Vec<f32>, Vec<(String, f64)>);
+
+/// Records, at each epoch's end, the backbone's weights and the rates reported.
 #[derive(Clone, Default)]
-struct Probe(Arc<Mutex<Vec<(usize, Vec<f32>, Vec<(String, f64)>)>>>);
+struct Probe(Arc<Mutex<Vec<EpochSeen>>>);
 
 impl Callback for Probe {
     fn state_key(&self) -> String {
@@ -174,11 +177,14 @@ impl Callback for Probe {
             .parameter_data("hidden.weight")?
             .try_to_vec::<f32>()
             .unwrap();
-        let rates = module
+        // What the LR monitor logs, and the optimizer's own account.
+        let rates = cx.learning_rates().to_vec();
+        let own: Vec<(String, f64)> = module
             .optimizers()
             .iter()
             .flat_map(|o| o.learning_rates())
             .collect();
+        assert_eq!(rates, own);
         self.0
             .lock()
             .unwrap()

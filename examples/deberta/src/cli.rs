@@ -161,6 +161,7 @@ pub fn build_module(
             print_freq: params.print_freq,
             num_classes: params.num_classes,
             fold,
+            freeze_encoder_epochs: params.freeze_encoder_epochs,
         },
     ))
 }

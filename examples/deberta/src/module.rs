@@ -11,7 +11,9 @@ use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::activation::{log_sigmoid, log_softmax, sigmoid, softmax};
 use burn_lightning::OptimizerSetup;
-use burn_lightning::callbacks::{Callback, LearningRateMonitor, ModelCheckpoint};
+use burn_lightning::callbacks::{
+    BackboneFinetuning, Callback, LearningRateMonitor, ModelCheckpoint,
+};
 use burn_lightning::optim::{
     LightningOptimizer, LrGroup, Mode, OptimizerConfig, Optimizers, SchedulerConfig, is_no_decay,
     named_parameters, parameters_where,
@@ -45,6 +47,8 @@ pub struct Recipe {
     pub num_classes: usize,
     /// Shown in progress lines.
     pub fold: usize,
+    /// Epochs the encoder stays frozen (`BackboneFinetuning`); none: never frozen.
+    pub freeze_encoder_epochs: Option<usize>,
 }
 
 /// Scores and labels gathered over one evaluation epoch.
@@ -270,7 +274,7 @@ impl LightningModule for ClassifierModule {
     type Batch = TextBatch;
 
     fn configure_callbacks(&mut self) -> Vec<Box<dyn Callback>> {
-        vec![
+        let mut callbacks: Vec<Box<dyn Callback>> = vec![
             Box::new(
                 ModelCheckpoint::default()
                     .monitor("val_auc", Mode::Max)
@@ -278,7 +282,13 @@ impl LightningModule for ClassifierModule {
                     .save_last(true),
             ),
             Box::new(LearningRateMonitor::default()),
-        ]
+        ];
+        if let Some(epochs) = self.recipe.freeze_encoder_epochs {
+            callbacks.push(Box::new(
+                BackboneFinetuning::new(epochs).backbone_prefix("model.deberta"),
+            ));
+        }
+        callbacks
     }
 
     fn on_train_epoch_start(&mut self, _cx: &mut HookContext) -> Result<()> {

@@ -12,6 +12,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
+use burn_lightning::ModuleHandle;
 use burn_lightning::trainer::{Accelerator, Limit};
 use burn_lightning::{Callback, HookContext, LightningDataModule, Stage, Trainer, TrainerConfig};
 use mlp::{Mlp, TwoMoons};
@@ -29,11 +30,19 @@ impl Callback for LoopTimer {
     fn state_key(&self) -> String {
         "LoopTimer".into()
     }
-    fn on_train_start(&mut self, _cx: &mut HookContext) -> anyhow::Result<()> {
+    fn on_train_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> anyhow::Result<()> {
         self.0.lock().unwrap().0 = Some(Instant::now());
         Ok(())
     }
-    fn on_train_end(&mut self, _cx: &mut HookContext) -> anyhow::Result<()> {
+    fn on_train_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> anyhow::Result<()> {
         let mut t = self.0.lock().unwrap();
         t.1 = t.0.expect("on_train_start ran").elapsed().as_secs_f64();
         Ok(())

@@ -5,6 +5,7 @@ use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::AdamConfig;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use burn_lightning::OptimizerSetup;
 use burn_lightning::data::DataLoader;
 use burn_lightning::optim::Optimizers;
 use burn_lightning::{
@@ -60,14 +61,31 @@ impl LightningModule for Mlp {
         cx.log_tensor("train_loss", &loss, LogOptions::default().prog_bar());
         Ok(loss)
     }
-    fn validation_step(&mut self, batch: &Batch, _idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn validation_step(
+        &mut self,
+        batch: &Batch,
+        _idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<Option<Tensor<1>>> {
         let (loss, accuracy) = self.loss(batch);
         cx.log_tensor("val_loss", &loss, LogOptions::default().prog_bar());
         cx.log("val_acc", accuracy);
-        Ok(())
+        Ok(Some(loss))
     }
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
+    fn configure_optimizers(&mut self, _trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
         Ok(Optimizers::single(AdamConfig::new().init(), 1e-2))
+    }
+    /// Class probabilities, one row per example.
+    fn predict_step(
+        &mut self,
+        (x, _): &Batch,
+        _idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<Tensor<2>> {
+        let logits = self
+            .out
+            .forward(self.act.forward(self.hidden.forward(x.clone())));
+        Ok(burn::tensor::activation::softmax(logits, 1))
     }
 }
 
@@ -137,6 +155,10 @@ impl LightningDataModule for TwoMoons {
     }
     fn val_dataloader(&mut self) -> Result<Option<DataLoader<Batch>>> {
         Ok(Some(self.loader(self.examples * 4 / 5..self.examples)))
+    }
+    /// The validation split, in order.
+    fn predict_dataloader(&mut self) -> Result<DataLoader<Batch>> {
+        Ok(self.loader(self.examples * 4 / 5..self.examples))
     }
 }
 

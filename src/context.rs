@@ -9,6 +9,7 @@ use crate::callbacks::Callback;
 use crate::distributed::{ProcessGroup, RankInfo};
 use crate::metrics::{LogOptions, MetricStore};
 use crate::module::LightningModule;
+use crate::module_handle::ModuleHandle;
 use crate::optim::LightningOptimizer;
 use crate::trainer::{Progress, RunningStage};
 
@@ -114,10 +115,12 @@ impl HookContext {
         optimizer: &mut LightningOptimizer,
     ) -> anyhow::Result<()> {
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
-        self.with_manual_callbacks(|c, cx| c.on_before_backward(loss_value, cx))?;
+        self.with_manual_callbacks(module, optimizer, |c, m, cx| {
+            c.on_before_backward(m, loss_value, cx)
+        })?;
         module.on_before_backward(loss, self)?;
         optimizer.backward(module, loss);
-        self.with_manual_callbacks(|c, cx| c.on_after_backward(cx))?;
+        self.with_manual_callbacks(module, optimizer, |c, m, cx| c.on_after_backward(m, cx))?;
         module.on_after_backward(self)
     }
 
@@ -129,7 +132,9 @@ impl HookContext {
         optimizer: &mut LightningOptimizer,
     ) -> anyhow::Result<M> {
         self.sync_gradients(&module, optimizer)?;
-        self.with_manual_callbacks(|c, cx| c.on_before_optimizer_step(cx))?;
+        self.with_manual_callbacks(&mut module, optimizer, |c, m, cx| {
+            c.on_before_optimizer_step(m, cx)
+        })?;
         module.on_before_optimizer_step(optimizer, self)?;
         Ok(optimizer.step(module))
     }
@@ -148,13 +153,25 @@ impl HookContext {
         }
     }
 
-    fn with_manual_callbacks(
+    /// Runs a hook on the lent callbacks, each with a handle on `module` and the optimizer
+    /// being stepped.
+    fn with_manual_callbacks<M: LightningModule>(
         &mut self,
-        mut f: impl FnMut(&mut dyn Callback, &mut HookContext) -> anyhow::Result<()>,
+        module: &mut M,
+        optimizer: &mut LightningOptimizer,
+        mut f: impl FnMut(
+            &mut dyn Callback,
+            &mut ModuleHandle<'_>,
+            &mut HookContext,
+        ) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         let mut callbacks = std::mem::take(&mut self.manual_callbacks);
         self.in_callback = true;
-        let result = callbacks.iter_mut().try_for_each(|c| f(c.as_mut(), self));
+        let result = callbacks.iter_mut().try_for_each(|c| {
+            let optimizers = Some(std::slice::from_mut(&mut *optimizer));
+            let mut handle = ModuleHandle::new(&mut *module, optimizers);
+            f(c.as_mut(), &mut handle, self)
+        });
         self.in_callback = false;
         self.manual_callbacks = callbacks;
         result

@@ -25,6 +25,9 @@ mod metrics;
 mod module;
 pub mod module_handle;
 pub mod optim;
+mod optimizer_setup;
+#[cfg(test)]
+mod test_net;
 pub mod trainer;
 
 pub use callbacks::Callback;
@@ -34,6 +37,7 @@ pub use handoff::DataHandoff;
 pub use metrics::{LogOptions, MetricStore, Reduce};
 pub use module::LightningModule;
 pub use module_handle::ModuleHandle;
+pub use optimizer_setup::OptimizerSetup;
 pub use trainer::{Stage, Trainer, TrainerConfig};
 
 /// Re-export of burn, so examples use the same version.

@@ -15,6 +15,7 @@ use crate::checkpoint::CheckpointState;
 use crate::context::HookContext;
 use crate::data::Batch;
 use crate::optim::{ClipAlgorithm, LightningOptimizer, LrSchedulerState, Optimizers};
+use crate::optimizer_setup::OptimizerSetup;
 use crate::trainer::Stage;
 
 /// A model and its training recipe, driven by the [`Trainer`](crate::Trainer).
@@ -44,7 +45,10 @@ pub trait LightningModule: Module + Sized + 'static {
         Ok(())
     }
     /// After `configure_model` in `fit`: the optimizer(s) and LR scheduler(s) to train with.
-    fn configure_optimizers(&mut self) -> Result<Optimizers>;
+    /// `trainer` answers questions about the run, e.g.
+    /// [`estimated_stepping_batches`](OptimizerSetup::estimated_stepping_batches) to size a
+    /// schedule (asking loads the train dataloader here instead of after the sanity check).
+    fn configure_optimizers(&mut self, trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers>;
     /// Whether the Trainer does backward and the optimizer step (true) or
     /// [`training_step_manual`](Self::training_step_manual) does (false).
     fn automatic_optimization(&self) -> bool {
@@ -253,14 +257,15 @@ pub trait LightningModule: Module + Sized + 'static {
     ) -> Result<()> {
         Ok(())
     }
-    /// The forward pass of one validation batch (no autodiff); log metrics here.
+    /// The forward pass of one validation batch (no autodiff); log metrics here. What it returns
+    /// (e.g. the loss) is handed to the callbacks' `on_validation_batch_end`.
     fn validation_step(
         &mut self,
         _batch: &Self::Batch,
         _batch_idx: usize,
         _cx: &mut HookContext,
-    ) -> Result<()> {
-        Ok(())
+    ) -> Result<Option<Tensor<1>>> {
+        Ok(None)
     }
     /// After `validation_step`.
     fn on_validation_batch_end(
@@ -299,14 +304,15 @@ pub trait LightningModule: Module + Sized + 'static {
     ) -> Result<()> {
         Ok(())
     }
-    /// The forward pass of one test batch; log metrics here.
+    /// The forward pass of one test batch; log metrics here. What it returns is handed to the
+    /// callbacks' `on_test_batch_end`.
     fn test_step(
         &mut self,
         _batch: &Self::Batch,
         _batch_idx: usize,
         _cx: &mut HookContext,
-    ) -> Result<()> {
-        Ok(())
+    ) -> Result<Option<Tensor<1>>> {
+        Ok(None)
     }
     /// After `test_step`.
     fn on_test_batch_end(

@@ -15,6 +15,7 @@ use burn_lightning::checkpoint::Checkpoint;
 use burn_lightning::optim::{LrSchedulerState, Mode, Optimizers, ReduceLrOnPlateau};
 use burn_lightning::trainer::Limit;
 use burn_lightning::{HookContext, LightningModule, Trainer};
+use burn_lightning::{ModuleHandle, OptimizerSetup};
 use common::mlp::{Batch, Mlp, TwoMoons};
 use serde_json::Value;
 
@@ -38,7 +39,12 @@ impl LightningModule for PlateauMlp {
     ) -> Result<Tensor<1>> {
         self.inner.training_step(batch, idx, cx)
     }
-    fn validation_step(&mut self, batch: &Batch, idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn validation_step(
+        &mut self,
+        batch: &Batch,
+        idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<Option<Tensor<1>>> {
         let (loss, _) = self.inner.loss(batch);
         let loss = loss.into_scalar::<f32>() as f64;
         let score = if self.nan_epochs.contains(&cx.current_epoch()) {
@@ -51,7 +57,7 @@ impl LightningModule for PlateauMlp {
         cx.log("val_nan", f64::NAN);
         self.inner.validation_step(batch, idx, cx)
     }
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
+    fn configure_optimizers(&mut self, _trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
         let optimizers = Optimizers::single(AdamConfig::new().init(), 1e-2);
         Ok(if self.plateau {
             optimizers.with_scheduler(LrSchedulerState::plateau(
@@ -213,7 +219,11 @@ impl Callback for LossyState {
     fn state_key(&self) -> String {
         "LossyState".into()
     }
-    fn on_train_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_train_epoch_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         // Finite in the first epoch, NaN afterwards.
         self.value = if cx.current_epoch() == 0 {
             1.0

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Result, bail};
 use burn::module::Module;
 use burn::prelude::*;
+use burn_lightning::OptimizerSetup;
 use burn_lightning::data::DataLoader;
 use burn_lightning::optim::Optimizers;
 use burn_lightning::trainer::{Devices, Limit, Strategy};
@@ -254,7 +255,12 @@ impl LightningModule for RankProbe {
         self.record(cx, "on_after_backward");
         Ok(())
     }
-    fn validation_step(&mut self, batch: &Batch, idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn validation_step(
+        &mut self,
+        batch: &Batch,
+        idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<Option<Tensor<1>>> {
         self.record(cx, &format!("validation_step({idx})"));
         self.inner.validation_step(batch, idx, cx)
     }
@@ -269,8 +275,8 @@ impl LightningModule for RankProbe {
         }
         Ok(())
     }
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
-        self.inner.configure_optimizers()
+    fn configure_optimizers(&mut self, trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
+        self.inner.configure_optimizers(trainer)
     }
 }
 
@@ -306,7 +312,13 @@ impl burn_lightning::Callback for SyncingCallback {
     fn state_key(&self) -> String {
         "SyncingCallback".into()
     }
-    fn on_train_batch_end(&mut self, _loss: f64, _idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn on_train_batch_end(
+        &mut self,
+        _module: &mut burn_lightning::ModuleHandle<'_>,
+        _loss: f64,
+        _idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         cx.log_with("from_callback", 1.0, LogOptions::default().sync_dist());
         Ok(())
     }

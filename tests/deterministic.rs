@@ -7,6 +7,7 @@ mod common;
 
 use anyhow::Result;
 use burn::prelude::*;
+use burn_lightning::OptimizerSetup;
 use burn_lightning::optim::Optimizers;
 use burn_lightning::trainer::{Accelerator, Limit, deterministic_notice};
 use burn_lightning::{HookContext, LightningModule, Trainer, TrainerConfig};
@@ -35,11 +36,16 @@ impl LightningModule for Dropping {
         self.inner
             .training_step(&(x * keep, batch.1.clone()), i, cx)
     }
-    fn validation_step(&mut self, batch: &Batch, i: usize, cx: &mut HookContext) -> Result<()> {
+    fn validation_step(
+        &mut self,
+        batch: &Batch,
+        i: usize,
+        cx: &mut HookContext,
+    ) -> Result<Option<Tensor<1>>> {
         self.inner.validation_step(batch, i, cx)
     }
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
-        self.inner.configure_optimizers()
+    fn configure_optimizers(&mut self, trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
+        self.inner.configure_optimizers(trainer)
     }
 }
 

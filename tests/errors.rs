@@ -5,6 +5,7 @@ mod common;
 use anyhow::Result;
 use burn::module::Module;
 use burn::prelude::*;
+use burn_lightning::OptimizerSetup;
 use burn_lightning::optim::Optimizers;
 use burn_lightning::trainer::Limit;
 use burn_lightning::{HookContext, LightningModule, Trainer};
@@ -30,8 +31,8 @@ impl LightningModule for NanLoss {
             loss
         })
     }
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
-        self.inner.configure_optimizers()
+    fn configure_optimizers(&mut self, trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
+        self.inner.configure_optimizers(trainer)
     }
 }
 

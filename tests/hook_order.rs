@@ -10,13 +10,14 @@ use anyhow::Result;
 use burn::module::Module;
 use burn::prelude::*;
 use burn_lightning::callbacks::{Callback, ModelCheckpoint};
-use burn_lightning::checkpoint::CheckpointState;
+use burn_lightning::checkpoint::{Checkpoint, CheckpointState};
 use burn_lightning::data::DataLoader;
 use burn_lightning::optim::{
     ClipAlgorithm, LightningOptimizer, LrSchedulerState, Optimizers, SchedulerConfig,
     SchedulerName, SchedulerParams,
 };
 use burn_lightning::{HookContext, LightningDataModule, LightningModule, Stage, Trainer};
+use burn_lightning::{ModuleHandle, OptimizerSetup};
 use common::mlp::{Batch, Mlp, TwoMoons};
 
 type Calls = Arc<Mutex<Vec<String>>>;
@@ -33,6 +34,9 @@ struct Hooked {
     /// Manual optimization: one backward and one step per batch, through the HookContext.
     #[module(skip)]
     manual: bool,
+    /// `configure_optimizers` asks for `estimated_stepping_batches` (and records the answer).
+    #[module(skip)]
+    ask_steps: bool,
 }
 
 macro_rules! record {
@@ -75,8 +79,12 @@ impl LightningModule for Hooked {
         push(&self.calls, "configure_model");
         Ok(())
     }
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
+    fn configure_optimizers(&mut self, trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
         push(&self.calls, "configure_optimizers");
+        if self.ask_steps {
+            let steps = trainer.estimated_stepping_batches()?;
+            push(&self.calls, &format!("estimated_stepping_batches={steps}"));
+        }
         let scheduler = SchedulerConfig {
             name: SchedulerName::StepLr,
             params: SchedulerParams {
@@ -249,13 +257,23 @@ impl LightningModule for Hooked {
         push(&self.calls, "on_predict_model_eval");
         Ok(self.valid())
     }
-    fn validation_step(&mut self, batch: &Batch, i: usize, cx: &mut HookContext) -> Result<()> {
+    fn validation_step(
+        &mut self,
+        batch: &Batch,
+        i: usize,
+        cx: &mut HookContext,
+    ) -> Result<Option<Tensor<1>>> {
         push(&self.calls, "validation_step");
         self.inner.validation_step(batch, i, cx)
     }
-    fn test_step(&mut self, _b: &Batch, _i: usize, _cx: &mut HookContext) -> Result<()> {
+    fn test_step(
+        &mut self,
+        _b: &Batch,
+        _i: usize,
+        _cx: &mut HookContext,
+    ) -> Result<Option<Tensor<1>>> {
         push(&self.calls, "test_step");
-        Ok(())
+        Ok(None)
     }
     fn predict_step(
         &mut self,
@@ -289,7 +307,7 @@ struct HookedCallback(Calls);
 
 macro_rules! cb_record {
     ($($hook:ident),* $(,)?) => {$(
-        fn $hook(&mut self, _cx: &mut HookContext) -> Result<()> {
+        fn $hook(&mut self, _module: &mut ModuleHandle<'_>, _cx: &mut HookContext) -> Result<()> {
             push(&self.0, concat!("Callback.", stringify!($hook)));
             Ok(())
         }
@@ -297,7 +315,7 @@ macro_rules! cb_record {
 }
 macro_rules! cb_record_batch {
     ($($hook:ident),* $(,)?) => {$(
-        fn $hook(&mut self, _i: usize, _cx: &mut HookContext) -> Result<()> {
+        fn $hook(&mut self, _module: &mut ModuleHandle<'_>, _i: usize, _cx: &mut HookContext) -> Result<()> {
             push(&self.0, concat!("Callback.", stringify!($hook)));
             Ok(())
         }
@@ -308,11 +326,21 @@ impl Callback for HookedCallback {
     fn state_key(&self) -> String {
         "HookedCallback".into()
     }
-    fn setup(&mut self, stage: Stage, _cx: &mut HookContext) -> Result<()> {
+    fn setup(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        stage: Stage,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         push(&self.0, &format!("Callback.setup({stage})"));
         Ok(())
     }
-    fn teardown(&mut self, stage: Stage, _cx: &mut HookContext) -> Result<()> {
+    fn teardown(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        stage: Stage,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         push(&self.0, &format!("Callback.teardown({stage})"));
         Ok(())
     }
@@ -344,18 +372,65 @@ impl Callback for HookedCallback {
     cb_record_batch!(
         on_train_batch_start,
         on_validation_batch_start,
-        on_validation_batch_end,
         on_test_batch_start,
-        on_test_batch_end,
-        on_predict_batch_start,
-        on_predict_batch_end
+        on_predict_batch_start
     );
-    fn on_train_batch_end(&mut self, _l: f64, _i: usize, _cx: &mut HookContext) -> Result<()> {
+    fn on_validation_batch_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _outputs: Option<&Tensor<1>>,
+        _i: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        push(&self.0, "Callback.on_validation_batch_end");
+        Ok(())
+    }
+    fn on_test_batch_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _outputs: Option<&Tensor<1>>,
+        _i: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        push(&self.0, "Callback.on_test_batch_end");
+        Ok(())
+    }
+    fn on_predict_batch_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _prediction: &Tensor<2>,
+        _i: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        push(&self.0, "Callback.on_predict_batch_end");
+        Ok(())
+    }
+    fn on_train_batch_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _l: f64,
+        _i: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         push(&self.0, "Callback.on_train_batch_end");
         Ok(())
     }
-    fn on_before_backward(&mut self, _l: f64, _cx: &mut HookContext) -> Result<()> {
+    fn on_before_backward(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _l: f64,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         push(&self.0, "Callback.on_before_backward");
+        Ok(())
+    }
+    fn on_load_checkpoint(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _c: &Checkpoint,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        push(&self.0, "Callback.on_load_checkpoint");
         Ok(())
     }
     fn state_dict(&self) -> serde_json::Value {
@@ -364,7 +439,8 @@ impl Callback for HookedCallback {
     }
     fn on_save_checkpoint(
         &mut self,
-        _c: &mut CheckpointState,
+        _module: &mut ModuleHandle<'_>,
+        _c: &mut Checkpoint,
         _cx: &mut HookContext,
     ) -> Result<()> {
         push(&self.0, "Callback.on_save_checkpoint");
@@ -535,6 +611,7 @@ fn fit_test_and_predict_call_every_hook_in_lightnings_order() {
         inner: common::seeded_mlp(8),
         calls: calls.clone(),
         manual: false,
+        ask_steps: false,
     };
     let mut data = HookedData {
         inner: TwoMoons::new(200, 16, 1),
@@ -598,6 +675,7 @@ fn fit_test_and_predict_call_every_hook_in_lightnings_order() {
         inner: module.inner,
         calls: calls.clone(),
         manual: false,
+        ask_steps: false,
     };
     trainer.test(module.clone(), &mut data, None).unwrap();
     let mut expected: Vec<String> = [
@@ -685,6 +763,7 @@ fn manual_optimization_runs_backward_and_step_hooks_inside_the_step() {
         inner: start,
         calls: calls.clone(),
         manual: true,
+        ask_steps: false,
     };
     let mut data = HookedData {
         inner: TwoMoons::new(200, 16, 1),
@@ -730,5 +809,109 @@ fn manual_optimization_runs_backward_and_step_hooks_inside_the_step() {
         !got.iter()
             .any(|c| c == "optimizer_step" || c == "on_before_zero_grad"),
         "automatic-optimization hooks ran in manual mode: {got:?}"
+    );
+}
+
+#[test]
+fn asking_for_stepping_batches_loads_the_train_dataloader_once_in_configure_optimizers() {
+    let dir = common::temp_dir("hooks-steps");
+    let calls: Calls = Arc::default();
+    let mut config = common::quiet_config(&dir);
+    config.max_epochs = Some(2);
+    config.limit_train_batches = burn_lightning::trainer::Limit::Batches(5);
+    config.limit_val_batches = burn_lightning::trainer::Limit::Batches(1);
+    config.accumulate_grad_batches = 2;
+    config.gradient_clip_val = Some(1.0);
+    config.logger = false;
+    config.enable_checkpointing = false;
+    let mut trainer = Trainer::new(config).seed(1);
+    let module = Hooked {
+        inner: common::seeded_mlp(8),
+        calls: calls.clone(),
+        manual: false,
+        ask_steps: true,
+    };
+    let mut data = HookedData {
+        inner: TwoMoons::new(200, 16, 1),
+        calls: calls.clone(),
+    };
+    trainer.fit(module, &mut data, None).unwrap();
+    let got = std::mem::take(&mut *calls.lock().unwrap());
+    let at = got
+        .iter()
+        .position(|c| c == "configure_optimizers")
+        .expect("configure_optimizers ran");
+    // ceil(5 / 2) optimizer steps per epoch, two epochs.
+    assert_eq!(
+        got[at + 1..at + 3],
+        [
+            "DataModule.train_dataloader",
+            "estimated_stepping_batches=6"
+        ]
+    );
+    assert_eq!(
+        got.iter()
+            .filter(|c| *c == "DataModule.train_dataloader")
+            .count(),
+        1,
+        "the loop reuses the loader loaded for the estimate: {got:?}"
+    );
+    assert_eq!(trainer.progress().global_step, 6);
+}
+
+#[test]
+fn on_resume_callbacks_see_the_checkpoint_after_the_module_weights_are_loaded() {
+    let dir = common::temp_dir("hooks-resume");
+    let calls: Calls = Arc::default();
+    let mut config = common::quiet_config(&dir);
+    config.max_epochs = Some(1);
+    config.limit_train_batches = burn_lightning::trainer::Limit::Batches(2);
+    config.limit_val_batches = burn_lightning::trainer::Limit::Batches(0);
+    config.gradient_clip_val = Some(1.0);
+    config.logger = false;
+    let hooked = |inner| Hooked {
+        inner,
+        calls: calls.clone(),
+        manual: false,
+        ask_steps: false,
+    };
+    let mut data = HookedData {
+        inner: TwoMoons::new(200, 16, 1),
+        calls: calls.clone(),
+    };
+    let mut trainer = Trainer::new(config.clone())
+        .seed(1)
+        .callback(HookedCallback(calls.clone()))
+        .callback(ModelCheckpoint::new(dir.join("ck")));
+    let trained = trainer
+        .fit(hooked(common::seeded_mlp(8)), &mut data, None)
+        .unwrap();
+    let last = trainer.last_checkpoint_path().unwrap().to_path_buf();
+    calls.lock().unwrap().clear();
+
+    config.max_epochs = Some(2);
+    let mut trainer = Trainer::new(config)
+        .seed(1)
+        .callback(HookedCallback(calls.clone()))
+        .callback(ModelCheckpoint::new(dir.join("ck2")));
+    trainer
+        .fit(hooked(trained.inner), &mut data, last.to_str())
+        .unwrap();
+    let got = std::mem::take(&mut *calls.lock().unwrap());
+    let at = got
+        .iter()
+        .position(|c| c == "on_load_checkpoint")
+        .expect("the module's on_load_checkpoint ran");
+    // Lightning's `_checkpoint_connector`: the module's `on_load_checkpoint` before
+    // `configure_model`; the callbacks' after the weights are restored (so that a callback can
+    // put weights of its own into the module), before the optimizers exist.
+    assert_eq!(
+        got[at..at + 4],
+        [
+            "on_load_checkpoint",
+            "configure_model",
+            "Callback.on_load_checkpoint",
+            "configure_optimizers"
+        ]
     );
 }

@@ -15,6 +15,7 @@ use burn_lightning::trainer::{FastDevRun, Limit};
 use burn_lightning::{
     Callback, HookContext, LightningDataModule, LightningModule, Stage, Trainer, TrainerConfig,
 };
+use burn_lightning::{ModuleHandle, OptimizerSetup};
 use common::mlp::{Batch, Mlp, TwoMoons};
 
 /// What one fit did, as seen by callbacks.
@@ -37,11 +38,20 @@ impl Callback for Recorder {
     fn state_key(&self) -> String {
         "Recorder".into()
     }
-    fn on_sanity_check_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_sanity_check_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         self.0.lock().unwrap().sanity_checks += 1;
         Ok(())
     }
-    fn on_train_batch_start(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn on_train_batch_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         self.0
             .lock()
             .unwrap()
@@ -49,11 +59,21 @@ impl Callback for Recorder {
             .push((cx.current_epoch(), batch_idx));
         Ok(())
     }
-    fn on_validation_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_validation_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         self.0.lock().unwrap().validations.push(cx.global_step());
         Ok(())
     }
-    fn on_validation_batch_end(&mut self, _batch_idx: usize, _cx: &mut HookContext) -> Result<()> {
+    fn on_validation_batch_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _outputs: Option<&burn::prelude::Tensor<1>>,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         self.0.lock().unwrap().val_batches += 1;
         Ok(())
     }
@@ -61,7 +81,7 @@ impl Callback for Recorder {
         self.0.lock().unwrap().exceptions.push(format!("{error:#}"));
         Ok(())
     }
-    fn on_fit_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_fit_end(&mut self, _module: &mut ModuleHandle<'_>, cx: &mut HookContext) -> Result<()> {
         self.0.lock().unwrap().final_step = cx.global_step();
         Ok(())
     }
@@ -309,8 +329,8 @@ impl LightningModule for FailsAtBatch3 {
         }
         self.inner.training_step(batch, i, cx)
     }
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
-        self.inner.configure_optimizers()
+    fn configure_optimizers(&mut self, trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
+        self.inner.configure_optimizers(trainer)
     }
 }
 

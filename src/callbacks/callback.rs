@@ -3,65 +3,106 @@
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::checkpoint::CheckpointState;
+use burn::prelude::Tensor;
+
+use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
+use crate::module_handle::ModuleHandle;
 use crate::trainer::Stage;
 
 /// Code that runs at fixed points of the loops, beside the module. A callback's hook runs just
-/// before the module's hook of the same name. Batches are not passed (callbacks are not generic
-/// over the module); the batch index and loop position are in the context.
+/// before the module's hook of the same name. Every hook gets the module being run as a
+/// type-erased [`ModuleHandle`] (callbacks are not generic over the module, so batches are not
+/// passed either: the batch index and loop position are in the context); batch-end hooks get
+/// the step's output, as in Lightning.
 #[allow(unused_variables)]
 pub trait Callback: Send {
     /// Key of this callback's state in checkpoints; must be unique among the run's callbacks.
     fn state_key(&self) -> String;
 
     /// At the start of every stage, before the module's `setup`.
-    fn setup(&mut self, stage: Stage, cx: &mut HookContext) -> Result<()> {
+    fn setup(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        stage: Stage,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// At the end of every stage, before the module's `teardown`.
-    fn teardown(&mut self, stage: Stage, cx: &mut HookContext) -> Result<()> {
+    fn teardown(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        stage: Stage,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After the optimizers are configured: the fit begins.
-    fn on_fit_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_fit_start(&mut self, module: &mut ModuleHandle<'_>, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// At the very end of fit.
-    fn on_fit_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_fit_end(&mut self, module: &mut ModuleHandle<'_>, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// Before the sanity-check validation.
-    fn on_sanity_check_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_sanity_check_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After the sanity-check validation (its metrics are discarded right after).
-    fn on_sanity_check_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_sanity_check_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// Before the first training epoch.
-    fn on_train_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_train_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After the last training epoch.
-    fn on_train_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_train_end(&mut self, module: &mut ModuleHandle<'_>, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// At the start of each training epoch.
-    fn on_train_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_train_epoch_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// At the end of each training epoch, after its validation; monitored metrics are final.
-    fn on_train_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_train_epoch_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After the batch is on the device, before `training_step`.
-    fn on_train_batch_start(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn on_train_batch_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
-    /// After the batch's optimizer step (or accumulation), with its loss.
+    /// After the batch's optimizer step (or accumulation), with `training_step`'s output (its loss).
     fn on_train_batch_end(
         &mut self,
+        module: &mut ModuleHandle<'_>,
         loss: f64,
         batch_idx: usize,
         cx: &mut HookContext,
@@ -69,102 +110,192 @@ pub trait Callback: Send {
         Ok(())
     }
     /// Before gradients are reset.
-    fn on_before_zero_grad(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_before_zero_grad(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// Just before backward, with the loss value.
-    fn on_before_backward(&mut self, loss: f64, cx: &mut HookContext) -> Result<()> {
+    fn on_before_backward(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        loss: f64,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After backward.
-    fn on_after_backward(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_after_backward(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// Before clipping and the optimizer step.
-    fn on_before_optimizer_step(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_before_optimizer_step(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After the eval switch, before a validation epoch.
-    fn on_validation_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_validation_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After a validation epoch, before the switch back to training.
-    fn on_validation_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_validation_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// Before the first validation batch.
-    fn on_validation_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_validation_epoch_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After the last validation batch; epoch metrics are not reduced yet.
-    fn on_validation_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_validation_epoch_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// Before each validation step.
-    fn on_validation_batch_start(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn on_validation_batch_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
-    /// After each validation step.
-    fn on_validation_batch_end(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+    /// After each validation step, with what `validation_step` returned.
+    fn on_validation_batch_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        outputs: Option<&Tensor<1>>,
+        batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// At the start of test.
-    fn on_test_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_test_start(&mut self, module: &mut ModuleHandle<'_>, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// At the end of test.
-    fn on_test_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_test_end(&mut self, module: &mut ModuleHandle<'_>, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// Before the first test batch.
-    fn on_test_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_test_epoch_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After the last test batch.
-    fn on_test_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_test_epoch_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// Before each test step.
-    fn on_test_batch_start(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn on_test_batch_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
-    /// After each test step.
-    fn on_test_batch_end(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+    /// After each test step, with what `test_step` returned.
+    fn on_test_batch_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        outputs: Option<&Tensor<1>>,
+        batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// At the start of predict.
-    fn on_predict_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_predict_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// At the end of predict.
-    fn on_predict_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_predict_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// Before the first predict batch.
-    fn on_predict_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_predict_epoch_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// After the last predict batch.
-    fn on_predict_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_predict_epoch_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// Before each predict step.
-    fn on_predict_batch_start(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn on_predict_batch_start(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
-    /// After each predict step.
-    fn on_predict_batch_end(&mut self, batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+    /// After each predict step, with its prediction.
+    fn on_predict_batch_end(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        prediction: &Tensor<2>,
+        batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         Ok(())
     }
     /// When any hook or step fails: last chance to flush or clean up; the error still propagates.
     fn on_exception(&mut self, error: &anyhow::Error, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
-    /// While a checkpoint is written, before the module's `on_save_checkpoint`; returns this callback's state.
+    /// While a checkpoint is written, before any `on_save_checkpoint`; returns this callback's state.
     fn state_dict(&self) -> Value {
         Value::Null
     }
-    /// When resuming: restores what `state_dict` returned.
+    /// When resuming, right after this callback's `on_load_checkpoint`: restores what `state_dict` returned.
     fn load_state_dict(&mut self, state: Value) -> Result<()> {
         Ok(())
     }
@@ -176,18 +307,25 @@ pub trait Callback: Send {
     fn check_state_dict(&self, state: &Value) -> Result<()> {
         Ok(())
     }
-    /// While a checkpoint is written, after `state_dict`: may add entries to it.
+    /// While a checkpoint is written, after every callback's `state_dict` and after the module's
+    /// record is put in (before the module's `on_save_checkpoint`): may add entries to
+    /// `checkpoint.state`, add binary sections of its own, or replace the module section (an
+    /// averaging callback saves its averaged weights as the module).
     fn on_save_checkpoint(
         &mut self,
-        checkpoint: &mut CheckpointState,
+        module: &mut ModuleHandle<'_>,
+        checkpoint: &mut Checkpoint,
         cx: &mut HookContext,
     ) -> Result<()> {
         Ok(())
     }
-    /// When resuming, after the module's `on_load_checkpoint` and before `load_state_dict`.
+    /// When resuming, after the module's weights are loaded (Lightning's order: restore the
+    /// model, then the datamodule, then the callbacks) and before `load_state_dict`: may read
+    /// its own sections of `checkpoint` and put weights into the module.
     fn on_load_checkpoint(
         &mut self,
-        checkpoint: &CheckpointState,
+        module: &mut ModuleHandle<'_>,
+        checkpoint: &Checkpoint,
         cx: &mut HookContext,
     ) -> Result<()> {
         Ok(())

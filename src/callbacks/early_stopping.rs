@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::Callback;
 use crate::context::HookContext;
+use crate::module_handle::ModuleHandle;
 use crate::optim::Mode;
 
 /// Lightning's EarlyStopping, checked at the end of every training epoch (after validation).
@@ -137,13 +138,21 @@ impl Callback for EarlyStopping {
     fn is_monitoring(&self) -> bool {
         true
     }
-    fn on_train_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_train_epoch_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         if cx.check_on_train_epoch_end() {
             self.check(cx)?;
         }
         Ok(())
     }
-    fn on_validation_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_validation_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         if cx.check_after_validation() {
             self.check(cx)?;
         }

@@ -5,6 +5,7 @@ use anyhow::Result;
 use super::Callback;
 use crate::context::HookContext;
 use crate::metrics::LogOptions;
+use crate::module_handle::ModuleHandle;
 
 /// When the monitor logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,13 +41,22 @@ impl Callback for LearningRateMonitor {
     fn state_key(&self) -> String {
         "LearningRateMonitor".into()
     }
-    fn on_train_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_train_epoch_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         if self.logging_interval == LoggingInterval::Epoch {
             Self::log(cx);
         }
         Ok(())
     }
-    fn on_train_batch_start(&mut self, _batch_idx: usize, cx: &mut HookContext) -> Result<()> {
+    fn on_train_batch_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _batch_idx: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         if self.logging_interval == LoggingInterval::Step {
             Self::log(cx);
         }

@@ -1,19 +1,29 @@
 //! Callbacks: the [`Callback`] trait and Lightning's built-in callbacks, one per file.
 
+mod backbone_finetuning;
 mod callback;
 mod early_stopping;
 mod lr_monitor;
 mod model_checkpoint;
 mod model_summary;
+mod prediction_writer;
 mod progress_bar;
+mod stochastic_weight_avg;
 mod throughput_monitor;
 mod timer;
+mod weight_averaging;
 
+pub use backbone_finetuning::{BackboneFinetuning, LambdaFn};
 pub use callback::Callback;
 pub use early_stopping::EarlyStopping;
 pub use lr_monitor::{LearningRateMonitor, LoggingInterval};
 pub use model_checkpoint::{ModelCheckpoint, format_filename};
 pub use model_summary::{ModelSummary, render_summary};
+pub use prediction_writer::{
+    BasePredictionWriter, CsvPredictionWriter, PredictionSink, WriteInterval,
+};
 pub use progress_bar::ProgressBar;
+pub use stochastic_weight_avg::{Annealing, StochasticWeightAveraging, SwaStart};
 pub use throughput_monitor::ThroughputMonitor;
 pub use timer::Timer;
+pub use weight_averaging::{AveragingFn, UpdateSchedule, WeightAveraging};

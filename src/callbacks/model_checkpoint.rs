@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::Callback;
 use crate::context::{CheckpointRequest, HookContext};
+use crate::module_handle::ModuleHandle;
 use crate::optim::Mode;
 
 /// Lightning's ModelCheckpoint. With no `monitor`, keeps the latest `save_top_k` checkpoints.
@@ -274,6 +275,7 @@ impl Callback for ModelCheckpoint {
     }
     fn on_train_batch_end(
         &mut self,
+        _module: &mut ModuleHandle<'_>,
         _loss: f64,
         _batch_idx: usize,
         cx: &mut HookContext,
@@ -286,13 +288,21 @@ impl Callback for ModelCheckpoint {
         }
         Ok(())
     }
-    fn on_train_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_train_epoch_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         if cx.check_on_train_epoch_end() && self.epoch_due(cx) {
             self.save(cx)?;
         }
         Ok(())
     }
-    fn on_validation_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_validation_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         if cx.check_after_validation() && self.epoch_due(cx) {
             self.save(cx)?;
         }

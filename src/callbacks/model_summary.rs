@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use super::Callback;
 use crate::context::HookContext;
+use crate::module_handle::ModuleHandle;
 
 /// Prints a table of parameter counts when fit starts.
 #[derive(Debug, Clone, Default)]
@@ -36,7 +37,7 @@ impl Callback for ModelSummary {
     fn state_key(&self) -> String {
         "ModelSummary".into()
     }
-    fn on_fit_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_fit_start(&mut self, _module: &mut ModuleHandle<'_>, cx: &mut HookContext) -> Result<()> {
         self.rendered = render_summary(cx.model_summary());
         eprint!("{}", self.rendered);
         Ok(())

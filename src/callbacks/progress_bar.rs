@@ -5,6 +5,7 @@ use indicatif::{ProgressBar as Bar, ProgressDrawTarget, ProgressStyle};
 
 use super::Callback;
 use crate::context::HookContext;
+use crate::module_handle::ModuleHandle;
 
 /// Lightning's TQDMProgressBar, drawn on stderr (hidden when stderr is not a terminal).
 #[derive(Default)]
@@ -39,7 +40,11 @@ impl Callback for ProgressBar {
     fn state_key(&self) -> String {
         "ProgressBar".into()
     }
-    fn on_train_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_train_epoch_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         let epochs = cx.max_epochs().map_or("?".to_string(), |m| m.to_string());
         self.start(
             cx.num_training_batches(),
@@ -52,6 +57,7 @@ impl Callback for ProgressBar {
     }
     fn on_train_batch_end(
         &mut self,
+        _module: &mut ModuleHandle<'_>,
         _loss: f64,
         _batch_idx: usize,
         cx: &mut HookContext,
@@ -62,24 +68,38 @@ impl Callback for ProgressBar {
         }
         Ok(())
     }
-    fn on_train_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_train_epoch_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        cx: &mut HookContext,
+    ) -> Result<()> {
         if let Some(bar) = self.bar.take() {
             bar.set_message(metrics_text(cx));
             bar.finish();
         }
         Ok(())
     }
-    fn on_test_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_test_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         self.start(0, "Testing".into());
         Ok(())
     }
-    fn on_test_batch_end(&mut self, _batch_idx: usize, _cx: &mut HookContext) -> Result<()> {
+    fn on_test_batch_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _outputs: Option<&burn::prelude::Tensor<1>>,
+        _batch_idx: usize,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         if let Some(bar) = &self.bar {
             bar.inc(1);
         }
         Ok(())
     }
-    fn on_test_end(&mut self, cx: &mut HookContext) -> Result<()> {
+    fn on_test_end(&mut self, _module: &mut ModuleHandle<'_>, cx: &mut HookContext) -> Result<()> {
         if let Some(bar) = self.bar.take() {
             bar.set_message(metrics_text(cx));
             bar.finish();

@@ -7,6 +7,7 @@ use anyhow::Result;
 use super::Callback;
 use crate::context::HookContext;
 use crate::metrics::LogOptions;
+use crate::module_handle::ModuleHandle;
 
 /// Lightning's ThroughputMonitor, reduced to what the loop knows: logs `train/samples_per_sec`
 /// (every rank's examples, so 2 ranks at batch 32 count 64 per step) and
@@ -47,6 +48,7 @@ impl Callback for ThroughputMonitor {
 
     fn on_train_batch_end(
         &mut self,
+        _module: &mut ModuleHandle<'_>,
         _loss: f64,
         _batch_idx: usize,
         cx: &mut HookContext,

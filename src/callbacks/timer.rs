@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::Callback;
 use crate::context::HookContext;
+use crate::module_handle::ModuleHandle;
 
 /// Lightning's Timer: elapsed time of train/validate/test, and an optional time budget for
 /// training that survives resumes (its state is checkpointed).
@@ -48,30 +49,50 @@ impl Callback for Timer {
     fn state_key(&self) -> String {
         "Timer".into()
     }
-    fn on_train_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_train_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         self.train_start = Some(Instant::now());
         Ok(())
     }
-    fn on_train_end(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_train_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         self.train_before = self.train_elapsed();
         self.train_start = None;
         Ok(())
     }
-    fn on_validation_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_validation_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         self.validation_start = Some(Instant::now());
         Ok(())
     }
-    fn on_validation_end(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_validation_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         if let Some(s) = self.validation_start.take() {
             self.validation += s.elapsed();
         }
         Ok(())
     }
-    fn on_test_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_test_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
         self.test_start = Some(Instant::now());
         Ok(())
     }
-    fn on_test_end(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_test_end(&mut self, _module: &mut ModuleHandle<'_>, _cx: &mut HookContext) -> Result<()> {
         if let Some(s) = self.test_start.take() {
             self.test += s.elapsed();
         }
@@ -79,6 +100,7 @@ impl Callback for Timer {
     }
     fn on_train_batch_end(
         &mut self,
+        _module: &mut ModuleHandle<'_>,
         _loss: f64,
         _batch_idx: usize,
         cx: &mut HookContext,

@@ -1,13 +1,15 @@
 //! [`LightningOptimizer`]: one burn optimizer with its gradient accumulator and scheduler.
 
 use anyhow::Result;
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::lr_scheduler::constant::ConstantLr;
+use burn::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
+use burn::module::{Module, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Bytes;
 
 use super::clip::{ClipAlgorithm, clip_gradients, grad_norms};
-use super::param_groups::LrGroup;
+use super::param_groups::{LrGroup, named_parameters};
 use super::scheduler::LrSchedulerState;
 
 /// What `configure_optimizers` returns: one optimizer for automatic optimization, any number
@@ -46,6 +48,19 @@ pub struct LightningOptimizer {
     pub scheduler: Option<LrSchedulerState>,
     /// Parameter groups with their own rate, each by name and one of its parameters.
     lr_groups: Vec<(String, ParamId)>,
+    /// A rate set by a callback for all parameters, in place of the scheduler's (SWA's).
+    lr_override: Option<f64>,
+    /// Groups whose rate a callback sets, in place of any other (BackboneFinetuning's backbone);
+    /// a later group wins for a parameter in two.
+    fixed_groups: Vec<FixedLrGroup>,
+}
+
+/// A named set of parameters trained at a rate a callback sets (PyTorch's `add_param_group`).
+#[derive(Debug, Clone, PartialEq)]
+struct FixedLrGroup {
+    name: String,
+    ids: Vec<ParamId>,
+    lr: f64,
 }
 
 struct Accumulate<'a> {
@@ -76,6 +91,8 @@ impl LightningOptimizer {
             steps: 0,
             scheduler: None,
             lr_groups: Vec::new(),
+            lr_override: None,
+            fixed_groups: Vec::new(),
         }
     }
 
@@ -93,9 +110,88 @@ impl LightningOptimizer {
 
     /// The base learning rate in force now.
     pub fn lr(&self) -> f64 {
-        self.scheduler
-            .as_ref()
-            .map_or(self.base_lr, |s| s.current().base())
+        self.lr_override.unwrap_or_else(|| {
+            self.scheduler
+                .as_ref()
+                .map_or(self.base_lr, |s| s.current().base())
+        })
+    }
+
+    /// Trains every parameter at `lr` instead of the scheduler's rates (`None`: back to them);
+    /// the scheduler keeps its own state. Groups set with [`set_group_lr`](Self::set_group_lr)
+    /// still take precedence. Not saved with the optimizer: the callback that sets it restores it.
+    pub fn set_lr_override(&mut self, lr: Option<f64>) {
+        self.lr_override = lr;
+    }
+
+    /// The rate set by [`set_lr_override`](Self::set_lr_override), if any.
+    pub fn lr_override(&self) -> Option<f64> {
+        self.lr_override
+    }
+
+    /// Trains the parameters `ids` at `lr`, as group `name` (replacing a group of that name),
+    /// reported to the LR monitor as `lr-<optimizer>/<name>` (PyTorch's `add_param_group`, and
+    /// setting that group's `lr`). Not saved with the optimizer: the callback that sets it
+    /// restores it.
+    pub fn set_group_lr(&mut self, name: &str, ids: Vec<ParamId>, lr: f64) {
+        let group = FixedLrGroup {
+            name: name.to_string(),
+            ids,
+            lr,
+        };
+        match self.fixed_groups.iter_mut().find(|g| g.name == name) {
+            Some(existing) => *existing = group,
+            None => self.fixed_groups.push(group),
+        }
+    }
+
+    /// The rate of group `name` set by [`set_group_lr`](Self::set_group_lr).
+    pub fn group_lr(&self, name: &str) -> Option<f64> {
+        self.fixed_groups
+            .iter()
+            .find(|g| g.name == name)
+            .map(|g| g.lr)
+    }
+
+    /// The rate parameter `id` is trained at now.
+    pub fn lr_of(&self, id: ParamId) -> f64 {
+        if let Some(group) = self.fixed_groups.iter().rev().find(|g| g.ids.contains(&id)) {
+            return group.lr;
+        }
+        if let Some(lr) = self.lr_override {
+            return lr;
+        }
+        match &self.scheduler {
+            Some(s) => s.current().lr_from_param(id, None),
+            None => self.base_lr,
+        }
+    }
+
+    /// The per-parameter rates for a step over `module`: the scheduler's own when no callback
+    /// changed any, otherwise one constant group per distinct rate.
+    fn step_rates<M: Module>(&self, module: &M) -> ModuleLearningRate {
+        if self.fixed_groups.is_empty() && self.lr_override.is_none() {
+            return match &self.scheduler {
+                Some(s) => s.current().clone(),
+                None => self.base_lr.into(),
+            };
+        }
+        let mut buckets: Vec<(f64, Vec<ParamId>)> = Vec::new();
+        for (_, id) in named_parameters(module) {
+            let lr = self.lr_of(id);
+            match buckets
+                .iter_mut()
+                .find(|(r, _)| r.to_bits() == lr.to_bits())
+            {
+                Some((_, ids)) => ids.push(id),
+                None => buckets.push((lr, vec![id])),
+            }
+        }
+        let mut rates = ModuleLrScheduler::new(ConstantLr::new(self.lr()));
+        for (lr, ids) in buckets {
+            rates = rates.with_group(ParamGroup::from_ids(ids), ConstantLr::new(lr));
+        }
+        rates.step()
     }
 
     /// Reports the rate of each group (scheduled by
@@ -110,26 +206,39 @@ impl LightningOptimizer {
     }
 
     /// What the LR monitor shows: `(name, rate)` for the base rate, or one per reported group.
+    /// Groups set by [`set_group_lr`](Self::set_group_lr) follow, as `lr-<name>/<group>`.
     pub fn learning_rates(&self) -> Vec<(String, f64)> {
-        let Some(scheduler) = self
+        let mut rates = match self
             .scheduler
             .as_ref()
-            .filter(|_| !self.lr_groups.is_empty())
-        else {
-            return vec![(self.name.clone(), self.lr())];
+            .filter(|_| !self.lr_groups.is_empty() && self.lr_override.is_none())
+        {
+            None => vec![(self.name.clone(), self.lr())],
+            Some(scheduler) => self
+                .lr_groups
+                .iter()
+                .map(|(group, id)| {
+                    let lr = scheduler.current().lr_from_param(*id, None);
+                    (format!("{}/{group}", self.name), lr)
+                })
+                .collect(),
         };
-        self.lr_groups
-            .iter()
-            .map(|(group, id)| {
-                let lr = scheduler.current().lr_from_param(*id, None);
-                (format!("{}/{group}", self.name), lr)
-            })
-            .collect()
+        rates.extend(
+            self.fixed_groups
+                .iter()
+                .map(|g| (format!("{}/{}", self.name, g.name), g.lr)),
+        );
+        rates
     }
 
     /// Drops the accumulated gradients (Lightning's `optimizer.zero_grad()`).
     pub fn zero_grad(&mut self) {
         self.grads = None;
+    }
+
+    /// The accumulated gradients, by parameter id (`None` after a step or `zero_grad`).
+    pub fn gradients(&self) -> Option<&GradientsParams> {
+        self.grads.as_ref()
     }
 
     /// Whether gradients are waiting for a step.
@@ -196,10 +305,8 @@ impl LightningOptimizer {
             return module;
         };
         self.steps += 1;
-        match &self.scheduler {
-            Some(s) => self.optim.step(s.current().clone(), module, grads),
-            None => self.optim.step(self.base_lr, module, grads),
-        }
+        let rates = self.step_rates(&module);
+        self.optim.step(rates, module, grads)
     }
 
     /// Optimizer steps taken by this process (manual optimization advances `global_step` by them).

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::data::{Batch, DataLoader};
 use crate::module::LightningModule;
+use crate::optim::LightningOptimizer;
 
 use super::RunningStage;
 use super::run::Run;
@@ -50,6 +51,7 @@ impl EvalKind {
 pub(crate) fn run_evaluation<M: LightningModule>(
     run: &mut Run,
     mut module: M,
+    mut optimizers: Option<&mut [LightningOptimizer]>,
     loader: &DataLoader<M::Batch>,
     limit: usize,
     kind: EvalKind,
@@ -71,15 +73,31 @@ pub(crate) fn run_evaluation<M: LightningModule>(
     run.cx.stage = kind.stage();
 
     if test {
-        run.callbacks(|c, cx| c.on_test_start(cx))?;
-        module.on_test_start(&mut run.cx)?;
-        run.callbacks(|c, cx| c.on_test_epoch_start(cx))?;
-        module.on_test_epoch_start(&mut run.cx)?;
+        run.call_hook(
+            &mut module,
+            optimizers.as_deref_mut(),
+            |c, m, cx| c.on_test_start(m, cx),
+            |m, cx| m.on_test_start(cx),
+        )?;
+        run.call_hook(
+            &mut module,
+            optimizers.as_deref_mut(),
+            |c, m, cx| c.on_test_epoch_start(m, cx),
+            |m, cx| m.on_test_epoch_start(cx),
+        )?;
     } else {
-        run.callbacks(|c, cx| c.on_validation_start(cx))?;
-        module.on_validation_start(&mut run.cx)?;
-        run.callbacks(|c, cx| c.on_validation_epoch_start(cx))?;
-        module.on_validation_epoch_start(&mut run.cx)?;
+        run.call_hook(
+            &mut module,
+            optimizers.as_deref_mut(),
+            |c, m, cx| c.on_validation_start(m, cx),
+            |m, cx| m.on_validation_start(cx),
+        )?;
+        run.call_hook(
+            &mut module,
+            optimizers.as_deref_mut(),
+            |c, m, cx| c.on_validation_epoch_start(m, cx),
+            |m, cx| m.on_validation_epoch_start(cx),
+        )?;
     }
 
     let mut seen = 0;
@@ -95,17 +113,33 @@ pub(crate) fn run_evaluation<M: LightningModule>(
         let batch = module.on_after_batch_transfer(batch, 0)?;
         run.cx.current_batch_size = batch.batch_size();
         if test {
-            run.callbacks(|c, cx| c.on_test_batch_start(batch_idx, cx))?;
-            module.on_test_batch_start(&batch, batch_idx, &mut run.cx)?;
-            module.test_step(&batch, batch_idx, &mut run.cx)?;
-            run.callbacks(|c, cx| c.on_test_batch_end(batch_idx, cx))?;
-            module.on_test_batch_end(&batch, batch_idx, &mut run.cx)?;
+            run.call_hook(
+                &mut module,
+                optimizers.as_deref_mut(),
+                |c, m, cx| c.on_test_batch_start(m, batch_idx, cx),
+                |m, cx| m.on_test_batch_start(&batch, batch_idx, cx),
+            )?;
+            let outputs = module.test_step(&batch, batch_idx, &mut run.cx)?;
+            run.call_hook(
+                &mut module,
+                optimizers.as_deref_mut(),
+                |c, m, cx| c.on_test_batch_end(m, outputs.as_ref(), batch_idx, cx),
+                |m, cx| m.on_test_batch_end(&batch, batch_idx, cx),
+            )?;
         } else {
-            run.callbacks(|c, cx| c.on_validation_batch_start(batch_idx, cx))?;
-            module.on_validation_batch_start(&batch, batch_idx, &mut run.cx)?;
-            module.validation_step(&batch, batch_idx, &mut run.cx)?;
-            run.callbacks(|c, cx| c.on_validation_batch_end(batch_idx, cx))?;
-            module.on_validation_batch_end(&batch, batch_idx, &mut run.cx)?;
+            run.call_hook(
+                &mut module,
+                optimizers.as_deref_mut(),
+                |c, m, cx| c.on_validation_batch_start(m, batch_idx, cx),
+                |m, cx| m.on_validation_batch_start(&batch, batch_idx, cx),
+            )?;
+            let outputs = module.validation_step(&batch, batch_idx, &mut run.cx)?;
+            run.call_hook(
+                &mut module,
+                optimizers.as_deref_mut(),
+                |c, m, cx| c.on_validation_batch_end(m, outputs.as_ref(), batch_idx, cx),
+                |m, cx| m.on_validation_batch_end(&batch, batch_idx, cx),
+            )?;
         }
         seen += 1;
     }
@@ -117,11 +151,19 @@ pub(crate) fn run_evaluation<M: LightningModule>(
     }
 
     if test {
-        run.callbacks(|c, cx| c.on_test_epoch_end(cx))?;
-        module.on_test_epoch_end(&mut run.cx)?;
+        run.call_hook(
+            &mut module,
+            optimizers.as_deref_mut(),
+            |c, m, cx| c.on_test_epoch_end(m, cx),
+            |m, cx| m.on_test_epoch_end(cx),
+        )?;
     } else {
-        run.callbacks(|c, cx| c.on_validation_epoch_end(cx))?;
-        module.on_validation_epoch_end(&mut run.cx)?;
+        run.call_hook(
+            &mut module,
+            optimizers.as_deref_mut(),
+            |c, m, cx| c.on_validation_epoch_end(m, cx),
+            |m, cx| m.on_validation_epoch_end(cx),
+        )?;
     }
     if kind == EvalKind::Sanity {
         run.cx.metrics.discard_epoch();
@@ -133,11 +175,19 @@ pub(crate) fn run_evaluation<M: LightningModule>(
         }
     }
     if test {
-        run.callbacks(|c, cx| c.on_test_end(cx))?;
-        module.on_test_end(&mut run.cx)?;
+        run.call_hook(
+            &mut module,
+            optimizers,
+            |c, m, cx| c.on_test_end(m, cx),
+            |m, cx| m.on_test_end(cx),
+        )?;
     } else {
-        run.callbacks(|c, cx| c.on_validation_end(cx))?;
-        module.on_validation_end(&mut run.cx)?;
+        run.call_hook(
+            &mut module,
+            optimizers,
+            |c, m, cx| c.on_validation_end(m, cx),
+            |m, cx| m.on_validation_end(cx),
+        )?;
     }
     if kind.in_fit() {
         module = module.on_validation_model_train()?;

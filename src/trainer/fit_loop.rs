@@ -6,7 +6,9 @@
 //!
 //! ```text
 //! configure_callbacks  prepare_data  setup(fit)  [on_load_checkpoint]  configure_model
-//! configure_optimizers  on_fit_start
+//! [resume: module weights, datamodule state, callbacks' on_load_checkpoint + load_state_dict]
+//! configure_optimizers [train_dataloader, when it asks for estimated_stepping_batches]
+//! on_fit_start
 //! sanity check (validation loop on num_sanity_val_steps batches, metrics discarded)
 //! train_dataloader  on_train_start
 //! for epoch:
@@ -39,6 +41,7 @@ use crate::distributed::gradients;
 use crate::metrics::MetricStore;
 use crate::module::LightningModule;
 use crate::optim::{Interval, LightningOptimizer, Schedule};
+use crate::optimizer_setup::{OptimizerSetup, stepping_batches};
 
 use super::evaluation_loop::{EvalKind, run_evaluation};
 use super::run::Run;
@@ -61,29 +64,24 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     datamodule
         .setup(Stage::Fit)
         .context("datamodule setup(fit)")?;
-    run.callbacks(|c, cx| c.setup(Stage::Fit, cx))?;
-    module.setup(Stage::Fit, &mut run.cx)?;
-    if let Some((path, ck)) = &checkpoint {
+    run.call_hook(
+        &mut module,
+        None,
+        |c, m, cx| c.setup(m, Stage::Fit, cx),
+        |m, cx| m.setup(Stage::Fit, cx),
+    )?;
+    if let Some((_, ck)) = &checkpoint {
         module.on_load_checkpoint(&ck.state)?;
-        run.callbacks(|c, cx| c.on_load_checkpoint(&ck.state, cx))?;
-        for cb in run.callbacks.iter_mut() {
-            if let Some(state) = ck.state.callbacks.get(&cb.state_key()) {
-                cb.load_state_dict(state.clone()).with_context(|| {
-                    format!(
-                        "restoring callback `{}` from {}",
-                        cb.state_key(),
-                        path.display()
-                    )
-                })?;
-            }
-        }
-        datamodule.load_state_dict(ck.state.datamodule.clone())?;
     }
     module.configure_model(&mut run.cx)?;
     let device = run.cx.device.clone();
     module = module.fork(&device).train();
+    // Lightning's `_checkpoint_connector` order: the module's weights, the datamodule, then the
+    // callbacks, which may read sections of their own and put weights into the module.
     if let Some((path, ck)) = &checkpoint {
         module = ck.load_module(module, path)?;
+        datamodule.load_state_dict(ck.state.datamodule.clone())?;
+        run.restore_callbacks(&mut module, ck, path, true)?;
     }
     if let Some(group) = run.cx.group.clone() {
         let rank = run.cx.ranks.global_rank;
@@ -93,7 +91,45 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             module = gradients::mark_distributed(module);
         }
     }
-    let mut optimizers = module.configure_optimizers()?.0;
+    let fast_dev = run.cfg.fast_dev_run.batches();
+    let overfit = run.cfg.overfit_batches;
+    let overfitting = !matches!(overfit, super::Limit::Fraction(f) if f == 0.0)
+        && !matches!(overfit, super::Limit::Batches(0));
+    let max_epochs = if fast_dev.is_some() {
+        Some(1)
+    } else {
+        run.cfg.effective_max_epochs()
+    };
+    let max_steps = if fast_dev.is_some() {
+        None
+    } else {
+        usize::try_from(run.cfg.max_steps).ok()
+    };
+    // Loaded here only when `configure_optimizers` asks for the stepping batches; the training
+    // loop then reuses it.
+    let mut early_train_loader: Option<DataLoader<M::Batch>> = None;
+    let mut optimizers = {
+        let cfg = &run.cfg;
+        let mut estimate = || -> Result<usize> {
+            stepping_batches(
+                || {
+                    let loader = match early_train_loader.take() {
+                        Some(loader) => loader,
+                        None => datamodule.train_dataloader()?,
+                    };
+                    let batches = train_batches(&loader, cfg, fast_dev, overfitting);
+                    early_train_loader = Some(loader);
+                    Ok(batches)
+                },
+                cfg.accumulate_grad_batches,
+                max_epochs,
+                max_steps,
+            )
+        };
+        module
+            .configure_optimizers(&mut OptimizerSetup::new(&mut estimate))?
+            .0
+    };
     if optimizers.is_empty() {
         bail!("configure_optimizers returned no optimizer");
     }
@@ -108,14 +144,14 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     }
     run.cx.model_summary = summarize(&module);
     run.refresh_learning_rates(&optimizers);
-    run.callbacks(|c, cx| c.on_fit_start(cx))?;
-    module.on_fit_start(&mut run.cx)?;
+    run.call_hook(
+        &mut module,
+        Some(&mut optimizers),
+        |c, m, cx| c.on_fit_start(m, cx),
+        |m, cx| m.on_fit_start(cx),
+    )?;
 
     // ----- sanity check -------------------------------------------------------------------
-    let fast_dev = run.cfg.fast_dev_run.batches();
-    let overfit = run.cfg.overfit_batches;
-    let overfitting = !matches!(overfit, super::Limit::Fraction(f) if f == 0.0)
-        && !matches!(overfit, super::Limit::Batches(0));
     let val_limit = |loader: &DataLoader<M::Batch>, cfg: &super::TrainerConfig| {
         fast_dev.unwrap_or_else(|| cfg.limit_val_batches.apply(loader.num_batches()))
     };
@@ -127,7 +163,9 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     let mut val_loader = None;
     if sanity_steps != 0 {
         run.cx.stage = RunningStage::SanityChecking;
-        run.callbacks(|c, cx| c.on_sanity_check_start(cx))?;
+        run.call_callback_hook(&mut module, Some(&mut optimizers), |c, m, cx| {
+            c.on_sanity_check_start(m, cx)
+        })?;
         val_loader = datamodule.val_dataloader()?;
         if let Some(loader) = &val_loader {
             let limit = val_limit(loader, &run.cfg);
@@ -137,16 +175,28 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                 limit.min(sanity_steps as usize)
             };
             if n > 0 {
-                module = run_evaluation(run, module, loader, n, EvalKind::Sanity)?;
+                module = run_evaluation(
+                    run,
+                    module,
+                    Some(&mut optimizers),
+                    loader,
+                    n,
+                    EvalKind::Sanity,
+                )?;
             }
         }
-        run.callbacks(|c, cx| c.on_sanity_check_end(cx))?;
+        run.call_callback_hook(&mut module, Some(&mut optimizers), |c, m, cx| {
+            c.on_sanity_check_end(m, cx)
+        })?;
     } else if !overfitting {
         val_loader = datamodule.val_dataloader()?;
     }
 
     // ----- training -----------------------------------------------------------------------
-    let mut train_loader = datamodule.train_dataloader()?;
+    let mut train_loader = match early_train_loader {
+        Some(loader) => loader,
+        None => datamodule.train_dataloader()?,
+    };
     if overfitting {
         train_loader = train_loader.sequential();
         val_loader = Some(train_loader.clone());
@@ -159,16 +209,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             train_loader.is_drop_last()
         );
     }
-    let train_limit = |loader: &DataLoader<M::Batch>, cfg: &super::TrainerConfig| {
-        if let Some(n) = fast_dev {
-            n.min(loader.num_batches())
-        } else if overfitting {
-            overfit.apply(loader.num_batches()).max(1)
-        } else {
-            cfg.limit_train_batches.apply(loader.num_batches())
-        }
-    };
-    run.cx.num_training_batches = train_limit(&train_loader, &run.cfg);
+    run.cx.num_training_batches = train_batches(&train_loader, &run.cfg, fast_dev, overfitting);
     run.cx.num_val_batches = match &val_loader {
         Some(l) if overfitting => run.cx.num_training_batches.min(l.num_batches()),
         Some(l) => val_limit(l, &run.cfg),
@@ -179,17 +220,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     run.cx.check_on_train_epoch_end = run.cx.num_val_batches == 0
         || (run.cfg.check_val_every_n_epoch == Some(1)
             && matches!(run.cfg.val_check_interval, super::Limit::Fraction(f) if f == 1.0));
-    let max_epochs = if fast_dev.is_some() {
-        Some(1)
-    } else {
-        run.cfg.effective_max_epochs()
-    };
     run.cx.max_epochs = max_epochs;
-    let max_steps = if fast_dev.is_some() {
-        None
-    } else {
-        usize::try_from(run.cfg.max_steps).ok()
-    };
     let max_time = run
         .cfg
         .max_time
@@ -200,8 +231,12 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     let elapsed_before = run.cx.progress.elapsed_secs;
 
     run.cx.stage = RunningStage::Training;
-    run.callbacks(|c, cx| c.on_train_start(cx))?;
-    module.on_train_start(&mut run.cx)?;
+    run.call_hook(
+        &mut module,
+        Some(&mut optimizers),
+        |c, m, cx| c.on_train_start(m, cx),
+        |m, cx| m.on_train_start(cx),
+    )?;
 
     if run.cx.progress.epoch_finished {
         run.cx.progress.epoch += 1;
@@ -231,7 +266,8 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             && run.cx.progress.batch_in_epoch == 0
         {
             train_loader = datamodule.train_dataloader()?;
-            run.cx.num_training_batches = train_limit(&train_loader, &run.cfg);
+            run.cx.num_training_batches =
+                train_batches(&train_loader, &run.cfg, fast_dev, overfitting);
         }
         let num_batches = run.cx.num_training_batches;
         let val_every = val_interval(&run.cfg, num_batches)?;
@@ -243,8 +279,12 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                 .is_none_or(|n| (epoch + 1).is_multiple_of(n));
 
         run.cx.stage = RunningStage::Training;
-        run.callbacks(|c, cx| c.on_train_epoch_start(cx))?;
-        module.on_train_epoch_start(&mut run.cx)?;
+        run.call_hook(
+            &mut module,
+            Some(&mut optimizers),
+            |c, m, cx| c.on_train_epoch_start(m, cx),
+            |m, cx| m.on_train_epoch_start(cx),
+        )?;
 
         let skip = run.cx.progress.batch_in_epoch;
         let batches = train_loader
@@ -258,8 +298,12 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             let batch = module.transfer_batch_to_device(batch, &device, 0)?;
             let batch = module.on_after_batch_transfer(batch, 0)?;
             run.cx.current_batch_size = batch.batch_size();
-            run.callbacks(|c, cx| c.on_train_batch_start(batch_idx, cx))?;
-            module.on_train_batch_start(&batch, batch_idx, &mut run.cx)?;
+            run.call_hook(
+                &mut module,
+                Some(&mut optimizers),
+                |c, m, cx| c.on_train_batch_start(m, batch_idx, cx),
+                |m, cx| m.on_train_batch_start(&batch, batch_idx, cx),
+            )?;
             run.agree_on_stop()?;
             if run.cx.should_stop && run.cx.minimums_reached() {
                 break;
@@ -296,9 +340,13 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             run.cx.progress.batch_in_epoch = batch_idx + 1;
             run.cx.progress.total_batches += 1;
             run.refresh_learning_rates(&optimizers);
-            run.callbacks(|c, cx| c.on_train_batch_end(loss, batch_idx, cx))?;
-            module.on_train_batch_end(loss, &batch, batch_idx, &mut run.cx)?;
-            run.process_checkpoint_requests(&mut module, &optimizers, datamodule)?;
+            run.call_hook(
+                &mut module,
+                Some(&mut optimizers),
+                |c, m, cx| c.on_train_batch_end(m, loss, batch_idx, cx),
+                |m, cx| m.on_train_batch_end(loss, &batch, batch_idx, cx),
+            )?;
+            run.process_checkpoint_requests(&mut module, &mut optimizers, datamodule)?;
             run.agree_on_stop()?;
 
             let stepped = (batch_idx + 1).is_multiple_of(accumulate) || last_of_epoch;
@@ -330,12 +378,13 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                 module = run_evaluation(
                     run,
                     module,
+                    Some(&mut optimizers),
                     loader,
                     limit,
                     EvalKind::Validation { in_fit: true },
                 )?;
                 run.cx.stage = RunningStage::Training;
-                run.process_checkpoint_requests(&mut module, &optimizers, datamodule)?;
+                run.process_checkpoint_requests(&mut module, &mut optimizers, datamodule)?;
             }
             run.agree_on_stop()?;
             let timed_out = run.any_rank("max_time", out_of_time(run))?;
@@ -345,14 +394,15 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
         }
 
         // ----- end of epoch ---------------------------------------------------------------
-        run.callbacks_where(false, |c, cx| c.on_train_epoch_end(cx))?;
-        module.on_train_epoch_end(&mut run.cx)?;
-        run.cx.metrics.finish_epoch();
-        run.write_logs()?;
-        run.cx.progress.epoch_finished = true;
-        run.cx.progress.elapsed_secs = elapsed_before.saturating_add(started.elapsed().as_secs());
-        run.callbacks_where(true, |c, cx| c.on_train_epoch_end(cx))?;
-        run.process_checkpoint_requests(&mut module, &optimizers, datamodule)?;
+        run.call_train_epoch_end(&mut module, &mut optimizers, |run| {
+            run.cx.metrics.finish_epoch();
+            run.write_logs()?;
+            run.cx.progress.epoch_finished = true;
+            run.cx.progress.elapsed_secs =
+                elapsed_before.saturating_add(started.elapsed().as_secs());
+            Ok(())
+        })?;
+        run.process_checkpoint_requests(&mut module, &mut optimizers, datamodule)?;
         for opt in optimizers.iter_mut() {
             let plateau = opt.scheduler.as_ref().is_some_and(|s| {
                 matches!(s.schedule, Schedule::Plateau(_)) && s.interval == Interval::Epoch
@@ -384,12 +434,24 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     }
 
     // ----- wrap-up ------------------------------------------------------------------------
-    run.callbacks(|c, cx| c.on_train_end(cx))?;
-    module.on_train_end(&mut run.cx)?;
-    run.callbacks(|c, cx| c.on_fit_end(cx))?;
-    module.on_fit_end(&mut run.cx)?;
-    run.callbacks(|c, cx| c.teardown(Stage::Fit, cx))?;
-    module.teardown(Stage::Fit, &mut run.cx)?;
+    run.call_hook(
+        &mut module,
+        Some(&mut optimizers),
+        |c, m, cx| c.on_train_end(m, cx),
+        |m, cx| m.on_train_end(cx),
+    )?;
+    run.call_hook(
+        &mut module,
+        Some(&mut optimizers),
+        |c, m, cx| c.on_fit_end(m, cx),
+        |m, cx| m.on_fit_end(cx),
+    )?;
+    run.call_hook(
+        &mut module,
+        Some(&mut optimizers),
+        |c, m, cx| c.teardown(m, Stage::Fit, cx),
+        |m, cx| m.teardown(Stage::Fit, cx),
+    )?;
     datamodule.teardown(Stage::Fit)?;
     Ok(module)
 }
@@ -405,7 +467,6 @@ fn automatic_step<M: LightningModule>(
     last_of_epoch: bool,
 ) -> Result<(M, f64)> {
     let epoch = run.cx.progress.epoch;
-    let optimizer = &mut optimizers[0];
     let seed = step_seed(run);
     let (m, loss) = run.in_turn(|run| -> Result<(M, burn::prelude::Tensor<1>)> {
         if let Some(seed) = seed {
@@ -425,9 +486,13 @@ fn automatic_step<M: LightningModule>(
     let loss_value = loss.clone().into_scalar::<f32>() as f64;
     check_finite(run, loss_value, batch_idx)?;
     if batch_idx.is_multiple_of(accumulate) {
-        run.callbacks(|c, cx| c.on_before_zero_grad(cx))?;
-        module.on_before_zero_grad(&mut run.cx)?;
-        module.optimizer_zero_grad(epoch, batch_idx, optimizer)?;
+        run.call_hook(
+            &mut module,
+            Some(&mut *optimizers),
+            |c, m, cx| c.on_before_zero_grad(m, cx),
+            |m, cx| m.on_before_zero_grad(cx),
+        )?;
+        module.optimizer_zero_grad(epoch, batch_idx, &mut optimizers[0])?;
     }
     // Lightning divides the loss so that accumulated gradients are a mean, not a sum.
     let loss = if accumulate > 1 {
@@ -435,26 +500,39 @@ fn automatic_step<M: LightningModule>(
     } else {
         loss
     };
-    run.callbacks(|c, cx| c.on_before_backward(loss_value, cx))?;
-    module.on_before_backward(&loss, &mut run.cx)?;
+    run.call_hook(
+        &mut module,
+        Some(&mut *optimizers),
+        |c, m, cx| c.on_before_backward(m, loss_value, cx),
+        |m, cx| m.on_before_backward(&loss, cx),
+    )?;
     match &run.scaler {
         // Scaled so that small float16 gradients survive; unscaled before the step.
-        Some(scaler) => optimizer.backward(&module, &loss.mul_scalar(scaler.scale)),
-        None => optimizer.backward(&module, &loss),
+        Some(scaler) => optimizers[0].backward(&module, &loss.mul_scalar(scaler.scale)),
+        None => optimizers[0].backward(&module, &loss),
     }
-    run.callbacks(|c, cx| c.on_after_backward(cx))?;
-    module.on_after_backward(&mut run.cx)?;
+    run.call_hook(
+        &mut module,
+        Some(&mut *optimizers),
+        |c, m, cx| c.on_after_backward(m, cx),
+        |m, cx| m.on_after_backward(cx),
+    )?;
 
     if (batch_idx + 1).is_multiple_of(accumulate) || last_of_epoch {
-        run.cx.sync_gradients(&module, optimizer)?;
+        run.cx.sync_gradients(&module, &mut optimizers[0])?;
         // GradScaler: unscale, then skip the step when the gradients overflowed.
         if let Some(scaler) = run.scaler.as_mut() {
-            let finite = optimizer.unscale_gradients(&module, scaler.scale);
+            let finite = optimizers[0].unscale_gradients(&module, scaler.scale);
             if !scaler.update(finite) {
-                optimizer.zero_grad();
+                optimizers[0].zero_grad();
             }
         }
-        run.callbacks(|c, cx| c.on_before_optimizer_step(cx))?;
+        // The module's hook reads the optimizer the callbacks' handles hold, so the two halves
+        // of the dispatch run one after the other here.
+        run.call_callback_hook(&mut module, Some(&mut *optimizers), |c, m, cx| {
+            c.on_before_optimizer_step(m, cx)
+        })?;
+        let optimizer = &mut optimizers[0];
         module.on_before_optimizer_step(optimizer, &mut run.cx)?;
         if run.cfg.track_grad_norm > 0.0 {
             let p = run.cfg.track_grad_norm;
@@ -542,6 +620,23 @@ fn check_finite(run: &Run, loss: f64, batch_idx: usize) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Training batches per epoch: `fast_dev_run`'s count, `overfit_batches`, or
+/// `limit_train_batches` of what `loader` yields.
+fn train_batches<B: Send + 'static>(
+    loader: &DataLoader<B>,
+    cfg: &super::TrainerConfig,
+    fast_dev: Option<usize>,
+    overfitting: bool,
+) -> usize {
+    if let Some(n) = fast_dev {
+        n.min(loader.num_batches())
+    } else if overfitting {
+        cfg.overfit_batches.apply(loader.num_batches()).max(1)
+    } else {
+        cfg.limit_train_batches.apply(loader.num_batches())
+    }
 }
 
 /// Training batches between two validations within an epoch.

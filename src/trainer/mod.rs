@@ -386,10 +386,14 @@ impl Trainer {
                     loader.dataset_len()
                 );
             }
-            let evaluated = run_evaluation(&mut run, module.clone(), &loader, limit, kind)?;
-            run.callbacks(|c, cx| c.teardown(stage, cx))?;
+            let evaluated = run_evaluation(&mut run, module.clone(), None, &loader, limit, kind)?;
             let mut evaluated = evaluated;
-            evaluated.teardown(stage, &mut run.cx)?;
+            run.call_hook(
+                &mut evaluated,
+                None,
+                |c, m, cx| c.teardown(m, stage, cx),
+                |m, cx| m.teardown(stage, cx),
+            )?;
             datamodule.teardown(stage)?;
             out = Some(evaluated);
             Ok(())
@@ -465,8 +469,12 @@ impl Trainer {
                 .batches()
                 .unwrap_or_else(|| config.limit_predict_batches.apply(loader.num_batches()));
             out = predict_loop::run_predict(&mut run, &mut module, &loader, limit)?;
-            run.callbacks(|c, cx| c.teardown(Stage::Predict, cx))?;
-            module.teardown(Stage::Predict, &mut run.cx)?;
+            run.call_hook(
+                &mut module,
+                None,
+                |c, m, cx| c.teardown(m, Stage::Predict, cx),
+                |m, cx| m.teardown(Stage::Predict, cx),
+            )?;
             datamodule.teardown(Stage::Predict)?;
             Ok(())
         })();
@@ -491,20 +499,25 @@ where
     datamodule.prepare_data()?;
     module.prepare_data()?;
     datamodule.setup(stage)?;
-    run.callbacks(|c, cx| c.setup(stage, cx))?;
-    module.setup(stage, &mut run.cx)?;
+    run.call_hook(
+        &mut module,
+        None,
+        |c, m, cx| c.setup(m, stage, cx),
+        |m, cx| m.setup(stage, cx),
+    )?;
     let checkpoint = ckpt
         .map(|path| Checkpoint::load(path).map(|ck| (path, ck)))
         .transpose()?;
     if let Some((_, ck)) = &checkpoint {
         module.on_load_checkpoint(&ck.state)?;
-        run.callbacks(|c, cx| c.on_load_checkpoint(&ck.state, cx))?;
         run.cx.progress = ck.state.progress.clone();
     }
     module.configure_model(&mut run.cx)?;
     module = module.fork(&run.cx.device);
     if let Some((path, ck)) = &checkpoint {
         module = ck.load_module(module, path)?;
+        // As in fit: callbacks see the checkpoint after the module's weights are in.
+        run.restore_callbacks(&mut module, ck, path, false)?;
     }
     Ok(module)
 }

@@ -14,6 +14,7 @@ use crate::fs::atomic_write;
 use crate::loggers::Logger;
 use crate::metrics::MetricStore;
 use crate::module::LightningModule;
+use crate::module_handle::ModuleHandle;
 use crate::optim::LightningOptimizer;
 
 use super::TrainerConfig;
@@ -55,33 +56,84 @@ impl Run {
         }
     }
 
-    /// Calls `f` on every callback (in order), then returns; the module's hook follows.
-    pub fn callbacks(
+    /// Runs one hook everywhere it is defined: on every callback (in order, each with a handle on
+    /// `module` and the optimizers), then on the module (Lightning's `_call_callback_hooks`
+    /// followed by `_call_lightning_module_hook`). Every hook of the loops goes through here.
+    pub fn call_hook<M: LightningModule>(
         &mut self,
-        mut f: impl FnMut(&mut dyn Callback, &mut HookContext) -> Result<()>,
+        module: &mut M,
+        optimizers: Option<&mut [LightningOptimizer]>,
+        callback_hook: impl FnMut(
+            &mut dyn Callback,
+            &mut ModuleHandle<'_>,
+            &mut HookContext,
+        ) -> Result<()>,
+        module_hook: impl FnOnce(&mut M, &mut HookContext) -> Result<()>,
     ) -> Result<()> {
-        self.cx.in_callback = true;
-        let result = self
-            .callbacks
-            .iter_mut()
-            .try_for_each(|cb| f(cb.as_mut(), &mut self.cx));
-        self.cx.in_callback = false;
-        result
+        self.call_callbacks(module, optimizers, |_| true, callback_hook)?;
+        module_hook(module, &mut self.cx)
     }
 
-    /// Like [`callbacks`](Self::callbacks) but only for monitoring (or only non-monitoring)
-    /// callbacks: Lightning runs `ModelCheckpoint`/`EarlyStopping` after the module's hook.
-    pub fn callbacks_where(
+    /// A hook only callbacks have (`on_sanity_check_start`, `on_save_checkpoint`'s callback part…).
+    pub fn call_callback_hook<M: LightningModule>(
         &mut self,
-        monitoring: bool,
-        mut f: impl FnMut(&mut dyn Callback, &mut HookContext) -> Result<()>,
+        module: &mut M,
+        optimizers: Option<&mut [LightningOptimizer]>,
+        callback_hook: impl FnMut(
+            &mut dyn Callback,
+            &mut ModuleHandle<'_>,
+            &mut HookContext,
+        ) -> Result<()>,
+    ) -> Result<()> {
+        self.call_callbacks(module, optimizers, |_| true, callback_hook)
+    }
+
+    /// `on_train_epoch_end` as Lightning runs it: the callbacks, the module, then `settle` (the
+    /// epoch's metrics are reduced there), then the monitoring callbacks (`ModelCheckpoint`,
+    /// `EarlyStopping`), so that they see what the module logged in its hook.
+    pub fn call_train_epoch_end<M: LightningModule>(
+        &mut self,
+        module: &mut M,
+        optimizers: &mut [LightningOptimizer],
+        settle: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        self.call_callbacks(
+            module,
+            Some(&mut *optimizers),
+            |c| !c.is_monitoring(),
+            |c, m, cx| c.on_train_epoch_end(m, cx),
+        )?;
+        module.on_train_epoch_end(&mut self.cx)?;
+        settle(self)?;
+        self.call_callbacks(
+            module,
+            Some(optimizers),
+            |c| c.is_monitoring(),
+            |c, m, cx| c.on_train_epoch_end(m, cx),
+        )
+    }
+
+    fn call_callbacks<M: LightningModule>(
+        &mut self,
+        module: &mut M,
+        mut optimizers: Option<&mut [LightningOptimizer]>,
+        selected: impl Fn(&dyn Callback) -> bool,
+        mut callback_hook: impl FnMut(
+            &mut dyn Callback,
+            &mut ModuleHandle<'_>,
+            &mut HookContext,
+        ) -> Result<()>,
     ) -> Result<()> {
         self.cx.in_callback = true;
+        let cx = &mut self.cx;
         let result = self
             .callbacks
             .iter_mut()
-            .filter(|c| c.is_monitoring() == monitoring)
-            .try_for_each(|cb| f(cb.as_mut(), &mut self.cx));
+            .filter(|c| selected(c.as_ref()))
+            .try_for_each(|cb| {
+                let mut handle = ModuleHandle::new(&mut *module, optimizers.as_deref_mut());
+                callback_hook(cb.as_mut(), &mut handle, cx)
+            });
         self.cx.in_callback = false;
         result
     }
@@ -175,12 +227,14 @@ impl Run {
     }
 
     /// Writes a checkpoint of everything: Lightning's order is callbacks' `state_dict`, their
-    /// `on_save_checkpoint`, then the module's `on_save_checkpoint`.
+    /// `on_save_checkpoint`, then the module's `on_save_checkpoint`. The module record goes in
+    /// before the callbacks' `on_save_checkpoint`, so that a callback may replace it (an
+    /// averaging callback saves its averaged weights as the module) or add sections of its own.
     pub fn save_checkpoint<M: LightningModule, D: LightningDataModule + ?Sized>(
         &mut self,
         path: &Path,
         module: &mut M,
-        optimizers: &[LightningOptimizer],
+        optimizers: &mut [LightningOptimizer],
         datamodule: &D,
     ) -> Result<()> {
         if !self.cx.ranks.is_global_zero() {
@@ -194,13 +248,6 @@ impl Run {
         for cb in self.callbacks.iter() {
             ck.state.callbacks.insert(cb.state_key(), cb.state_dict());
         }
-        for cb in self.callbacks.iter_mut() {
-            cb.on_save_checkpoint(&mut ck.state, &mut self.cx)?;
-        }
-        module.on_save_checkpoint(&mut ck.state)?;
-        ck.state.datamodule = datamodule.state_dict();
-        ck.state.metrics = serde_json::to_value(&self.cx.metrics)?;
-        ck.state.grad_scaler = self.scaler.clone();
         ck.put_module(module)?;
         for (i, opt) in optimizers.iter().enumerate() {
             ck.sections.insert(optimizer_section(i), opt.state_bytes()?);
@@ -208,6 +255,13 @@ impl Run {
                 ck.sections.insert(scheduler_section(i), s.to_bytes()?);
             }
         }
+        self.call_callback_hook(module, Some(&mut *optimizers), |c, m, cx| {
+            c.on_save_checkpoint(m, &mut ck, cx)
+        })?;
+        module.on_save_checkpoint(&mut ck.state)?;
+        ck.state.datamodule = datamodule.state_dict();
+        ck.state.metrics = serde_json::to_value(&self.cx.metrics)?;
+        ck.state.grad_scaler = self.scaler.clone();
         let bytes = ck.to_bytes()?;
         self.check_resumable(&bytes, path, optimizers)
             .with_context(|| {
@@ -250,11 +304,39 @@ impl Run {
         Ok(())
     }
 
+    /// Lightning's `restore_callbacks`, after the module's weights are loaded: every callback's
+    /// `on_load_checkpoint` (with the module and the whole checkpoint), then, with
+    /// `load_states`, every callback's `load_state_dict` (`fit` resumes them; evaluation does not).
+    pub fn restore_callbacks<M: LightningModule>(
+        &mut self,
+        module: &mut M,
+        ck: &Checkpoint,
+        path: &Path,
+        load_states: bool,
+    ) -> Result<()> {
+        self.call_callback_hook(module, None, |c, m, cx| c.on_load_checkpoint(m, ck, cx))?;
+        if !load_states {
+            return Ok(());
+        }
+        for cb in self.callbacks.iter_mut() {
+            if let Some(state) = ck.state.callbacks.get(&cb.state_key()) {
+                cb.load_state_dict(state.clone()).with_context(|| {
+                    format!(
+                        "restoring callback `{}` from {}",
+                        cb.state_key(),
+                        path.display()
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Carries out the checkpoints callbacks asked for during the last hook.
     pub fn process_checkpoint_requests<M: LightningModule, D: LightningDataModule + ?Sized>(
         &mut self,
         module: &mut M,
-        optimizers: &[LightningOptimizer],
+        optimizers: &mut [LightningOptimizer],
         datamodule: &D,
     ) -> Result<()> {
         let requests = std::mem::take(&mut self.cx.checkpoint_requests);

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
+use burn_lightning::OptimizerSetup;
 use burn_lightning::callbacks::{Callback, LearningRateMonitor, ModelCheckpoint};
 use burn_lightning::optim::{
     Interval, LightningOptimizer, Mode, Optimizers, SchedulerConfig, SchedulerName, is_no_decay,
@@ -268,7 +269,7 @@ impl LightningModule for BertPretrainingModule {
         batch: &PretrainingBatch,
         _i: usize,
         _cx: &mut HookContext,
-    ) -> Result<()> {
+    ) -> Result<Option<Tensor<1>>> {
         let s = self.score(batch)?;
         let e = &mut self.epoch;
         e.mlm_count += s.mlm_losses.dims()[0];
@@ -277,7 +278,7 @@ impl LightningModule for BertPretrainingModule {
         e.nsp_loss_sum += s.nsp_losses.sum().into_scalar::<f32>() as f64;
         e.mlm_correct += s.mlm_hits.sum().into_scalar::<i64>() as usize;
         e.nsp_correct += s.nsp_hits.sum().into_scalar::<i64>() as usize;
-        Ok(())
+        Ok(None)
     }
 
     fn on_validation_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
@@ -296,7 +297,7 @@ impl LightningModule for BertPretrainingModule {
         Ok(())
     }
 
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
+    fn configure_optimizers(&mut self, _trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
         let r = &self.recipe;
         let no_decay = parameters_where(self.net()?, is_no_decay);
         let optimizer = r.optimizer.init_with_no_decay(no_decay)?;

@@ -69,6 +69,8 @@ pub struct Recipe {
     pub num_classes: usize,
     /// Shown in progress lines.
     pub fold: usize,
+    /// Epochs the encoder stays frozen (`BackboneFinetuning`); none: never frozen.
+    pub freeze_encoder_epochs: Option<usize>,
 }
 
 /// The encoder's config and weights: the pretrained checkpoint's, or fresh ones on the v3
@@ -145,6 +147,7 @@ pub fn build_classifier(
             print_freq: params.print_freq,
             num_classes: params.num_classes,
             fold,
+            freeze_encoder_epochs: params.freeze_encoder_epochs,
         },
         encoder_config,
     ))

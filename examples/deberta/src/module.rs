@@ -10,7 +10,10 @@ use burn::module::ParamId;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::activation::{log_sigmoid, log_softmax, sigmoid, softmax};
-use burn_lightning::callbacks::{Callback, LearningRateMonitor, ModelCheckpoint};
+use burn_lightning::OptimizerSetup;
+use burn_lightning::callbacks::{
+    BackboneFinetuning, Callback, LearningRateMonitor, ModelCheckpoint,
+};
 use burn_lightning::optim::{
     LightningOptimizer, LrGroup, Mode, Optimizers, SchedulerConfig, is_no_decay, named_parameters,
     parameters_where,
@@ -150,6 +153,8 @@ impl ClassifierModule {
             print_freq: 0,
             num_classes: parts.config.model.params.num_classes,
             fold: parts.fold,
+            // Read by configure_callbacks, which runs before configure_model builds the rest.
+            freeze_encoder_epochs: parts.config.model.params.freeze_encoder_epochs,
         };
         Self {
             model: None,
@@ -311,7 +316,7 @@ impl LightningModule for ClassifierModule {
     }
 
     fn configure_callbacks(&mut self) -> Vec<Box<dyn Callback>> {
-        vec![
+        let mut callbacks: Vec<Box<dyn Callback>> = vec![
             Box::new(
                 ModelCheckpoint::default()
                     .monitor("val_auc", Mode::Max)
@@ -319,7 +324,13 @@ impl LightningModule for ClassifierModule {
                     .save_last(true),
             ),
             Box::new(LearningRateMonitor::default()),
-        ]
+        ];
+        if let Some(epochs) = self.recipe.freeze_encoder_epochs {
+            callbacks.push(Box::new(
+                BackboneFinetuning::new(epochs).backbone_prefix("model.deberta"),
+            ));
+        }
+        callbacks
     }
 
     fn on_train_epoch_start(&mut self, _cx: &mut HookContext) -> Result<()> {
@@ -372,8 +383,9 @@ impl LightningModule for ClassifierModule {
         batch: &TextBatch,
         _i: usize,
         _cx: &mut HookContext,
-    ) -> Result<()> {
-        self.evaluate(batch)
+    ) -> Result<Option<Tensor<1>>> {
+        self.evaluate(batch)?;
+        Ok(None)
     }
 
     fn on_validation_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
@@ -395,7 +407,7 @@ impl LightningModule for ClassifierModule {
         Ok(self.probabilities(self.net()?.forward(&batch.encoded)))
     }
 
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
+    fn configure_optimizers(&mut self, _trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
         let (groups, no_decay) = self.parameter_groups()?;
         let r = &self.recipe;
         let optimizer = r.optimizer.init_with_no_decay(no_decay)?;

@@ -62,6 +62,10 @@ pub struct ModelParams {
     pub max_grad_norm: Option<f64>,
     /// Print a progress line every this many training batches (0: off).
     pub print_freq: usize,
+    /// Keep the encoder frozen for this many epochs, then train it at a tenth of the optimizer's
+    /// base rate, rising 1.5× per epoch up to it (Lightning's `BackboneFinetuning`; this rate
+    /// replaces the encoder's and layer-wise rates); null: train everything from the start.
+    pub freeze_encoder_epochs: Option<usize>,
 }
 
 impl Default for ModelParams {
@@ -85,6 +89,7 @@ impl Default for ModelParams {
             gradient_accumulation_steps: 1,
             max_grad_norm: None,
             print_freq: 0,
+            freeze_encoder_epochs: None,
         }
     }
 }

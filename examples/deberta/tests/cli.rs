@@ -375,3 +375,40 @@ fn help_version_and_usage_errors_follow_clap() {
         text(&out)
     );
 }
+
+/// `freeze_encoder_epochs`: the encoder waits one epoch, then trains at its own, lower rate,
+/// which the LR monitor logs from that epoch on.
+#[test]
+fn the_encoder_can_stay_frozen_for_the_first_epochs() {
+    let dir = temp_dir("freeze");
+    let csv = dir.join("reviews.csv");
+    write_reviews(&csv);
+    let config = write_config(&dir, &csv);
+    let out = deberta(
+        &dir,
+        &[
+            "fit",
+            "-f",
+            config.to_str().unwrap(),
+            "--model.params.freeze_encoder_epochs=1",
+            "--trainer.max_epochs=2",
+            "--dataset.params.trn_fold=[0]",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let metrics =
+        std::fs::read_to_string(dir.join("fold_0/lightning_logs/version_0/metrics.csv")).unwrap();
+    let column = |name: &str| test_support::metrics_column(&metrics, name);
+    let backbone = column("lr-optimizer/backbone");
+    let encoder = column("lr-optimizer/encoder");
+    assert!(!backbone.is_empty(), "{metrics}");
+    assert!(
+        backbone.len() < encoder.len(),
+        "logged from the second epoch only: {backbone:?}"
+    );
+    assert!(
+        backbone.iter().all(|lr| *lr > 0.0 && *lr < 2e-2),
+        "{backbone:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

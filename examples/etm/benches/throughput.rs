@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use burn_lightning::ModuleHandle;
 use burn_lightning::config::Named;
 use burn_lightning::optim::{OptimizerConfig, OptimizerName, OptimizerParams};
 use burn_lightning::trainer::{Accelerator, Limit};
@@ -20,11 +21,19 @@ impl Callback for EpochTimer {
     fn state_key(&self) -> String {
         "EpochTimer".into()
     }
-    fn on_train_epoch_start(&mut self, _cx: &mut HookContext) -> anyhow::Result<()> {
+    fn on_train_epoch_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> anyhow::Result<()> {
         self.0.lock().unwrap().0 = Some(Instant::now());
         Ok(())
     }
-    fn on_train_epoch_end(&mut self, _cx: &mut HookContext) -> anyhow::Result<()> {
+    fn on_train_epoch_end(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> anyhow::Result<()> {
         let mut t = self.0.lock().unwrap();
         let secs = t.0.expect("epoch started").elapsed().as_secs_f64();
         t.1.push(secs);

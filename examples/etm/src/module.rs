@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
+use burn_lightning::OptimizerSetup;
 use burn_lightning::callbacks::{Callback, LearningRateMonitor, ModelCheckpoint};
 use burn_lightning::optim::{LightningOptimizer, Mode, Optimizers};
 use burn_lightning::{HookContext, LightningModule, LogOptions};
@@ -265,8 +266,14 @@ impl LightningModule for EtmModule {
         Ok(())
     }
 
-    fn validation_step(&mut self, batch: &BowBatch, _i: usize, cx: &mut HookContext) -> Result<()> {
-        self.held_out_step(batch, "val", cx)
+    fn validation_step(
+        &mut self,
+        batch: &BowBatch,
+        _i: usize,
+        cx: &mut HookContext,
+    ) -> Result<Option<Tensor<1>>> {
+        self.held_out_step(batch, "val", cx)?;
+        Ok(None)
     }
 
     fn on_validation_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
@@ -278,8 +285,14 @@ impl LightningModule for EtmModule {
         Ok(())
     }
 
-    fn test_step(&mut self, batch: &BowBatch, _i: usize, cx: &mut HookContext) -> Result<()> {
-        self.held_out_step(batch, "test", cx)
+    fn test_step(
+        &mut self,
+        batch: &BowBatch,
+        _i: usize,
+        cx: &mut HookContext,
+    ) -> Result<Option<Tensor<1>>> {
+        self.held_out_step(batch, "test", cx)?;
+        Ok(None)
     }
 
     fn on_test_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
@@ -295,7 +308,7 @@ impl LightningModule for EtmModule {
         Ok(self.net()?.topic_proportions(batch))
     }
 
-    fn configure_optimizers(&mut self) -> Result<Optimizers> {
+    fn configure_optimizers(&mut self, _trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
         let context = self.ctx()?;
         let lr = context.optimizer.params.lr;
         let mut optimizer = LightningOptimizer::new(context.optimizer.init()?, lr);

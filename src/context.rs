@@ -7,11 +7,12 @@ use burn::prelude::*;
 
 use crate::callbacks::Callback;
 use crate::distributed::{ProcessGroup, RankInfo};
-use crate::metrics::{LogOptions, MetricStore};
+use crate::logging::{LogOptions, MetricStore};
 use crate::module::LightningModule;
 use crate::module_handle::ModuleHandle;
 use crate::optim::LightningOptimizer;
-use crate::trainer::{Progress, RunningStage};
+use crate::progress::Progress;
+use crate::stage::RunningStage;
 
 /// A request from a callback to write a checkpoint now (the Trainer owns the state to save).
 #[derive(Debug, Clone)]

@@ -38,7 +38,7 @@ use crate::checkpoint::{Checkpoint, optimizer_section, parameter_shapes, schedul
 use crate::data::{Batch, DataLoader, mix};
 use crate::datamodule::LightningDataModule;
 use crate::distributed::gradients;
-use crate::metrics::MetricStore;
+use crate::logging::MetricStore;
 use crate::module::LightningModule;
 use crate::optim::{Interval, LightningOptimizer, Schedule};
 use crate::optimizer_setup::{OptimizerSetup, stepping_batches};
@@ -537,7 +537,7 @@ fn automatic_step<M: LightningModule>(
         if run.cfg.track_grad_norm > 0.0 {
             let p = run.cfg.track_grad_norm;
             let (per_param, total) = optimizer.grad_norms(&module, p);
-            let opts = crate::metrics::LogOptions::default()
+            let opts = crate::logging::LogOptions::default()
                 .on_step(true)
                 .on_epoch(false);
             for (name, norm) in per_param {

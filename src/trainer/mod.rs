@@ -11,7 +11,6 @@ mod evaluation_loop;
 mod fit_loop;
 mod precision;
 mod predict_loop;
-mod progress;
 mod run;
 
 use std::collections::BTreeMap;
@@ -21,12 +20,14 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use serde_json::Value;
 
+pub use crate::grad_scaler::GradScaler;
+pub use crate::progress::Progress;
+pub use crate::stage::{RunningStage, Stage};
 pub use config::{
     Accelerator, Devices, FastDevRun, Limit, Precision, Strategy, TrainerConfig, parse_duration,
 };
 pub use determinism::deterministic_notice;
-pub use precision::{GradScaler, all_parameters_are};
-pub use progress::{Progress, RunningStage, Stage};
+pub use precision::all_parameters_are;
 
 use crate::callbacks::{Callback, ModelCheckpoint, ModelSummary, ProgressBar};
 use crate::checkpoint::Checkpoint;

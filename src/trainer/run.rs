@@ -12,7 +12,7 @@ use crate::context::HookContext;
 use crate::datamodule::LightningDataModule;
 use crate::fs::atomic_write;
 use crate::loggers::Logger;
-use crate::metrics::MetricStore;
+use crate::logging::MetricStore;
 use crate::module::LightningModule;
 use crate::module_handle::ModuleHandle;
 use crate::optim::LightningOptimizer;

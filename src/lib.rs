@@ -22,6 +22,7 @@ pub mod hf_shapes;
 pub mod host_kernels;
 pub mod loggers;
 mod logging;
+mod loops;
 mod module;
 pub mod module_handle;
 pub mod nn;

@@ -11,12 +11,13 @@ use burn::prelude::*;
 use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOperation};
 use serde_json::Value;
 
-use super::run::Run;
-use super::{Stage, Trainer, fit_loop};
+use super::{Stage, Trainer};
 use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
 use crate::datamodule::LightningDataModule;
 use crate::distributed::{FollowerData, LeaderData, ProcessGroup, RankInfo, RankJob, run_ranks};
+use crate::loops::fit_loop;
+use crate::loops::run::Run;
 use crate::module::LightningModule;
 
 impl Trainer {

@@ -4,14 +4,10 @@
 //! The x-axis of every logged metric is `global_step`, the number of optimizer steps taken
 //! (with `accumulate_grad_batches = k` it advances once every k batches).
 
-mod config;
+pub(crate) mod config;
 mod ddp;
 mod determinism;
-mod evaluation_loop;
-mod fit_loop;
-mod precision;
-mod predict_loop;
-mod run;
+pub(crate) mod precision;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,9 +30,10 @@ use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
 use crate::datamodule::LightningDataModule;
 use crate::loggers::{CsvLogger, Logger, TensorBoardLogger, next_version_dir};
+use crate::loops::evaluation_loop::{EvalKind, run_evaluation};
+use crate::loops::run::Run;
+use crate::loops::{fit_loop, predict_loop};
 use crate::module::LightningModule;
-use evaluation_loop::{EvalKind, run_evaluation};
-use run::Run;
 
 /// Lightning's Trainer. Build it from a [`TrainerConfig`], add callbacks, call `fit`.
 ///

@@ -16,8 +16,8 @@ use crate::data::{Batch, DataLoader};
 use crate::module::LightningModule;
 use crate::optim::LightningOptimizer;
 
-use super::RunningStage;
 use super::run::Run;
+use crate::stage::RunningStage;
 
 /// Which evaluation loop runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

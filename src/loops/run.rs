@@ -17,7 +17,8 @@ use crate::module::LightningModule;
 use crate::module_handle::ModuleHandle;
 use crate::optim::LightningOptimizer;
 
-use super::TrainerConfig;
+use crate::grad_scaler::GradScaler;
+use crate::trainer::config::{Precision, TrainerConfig};
 
 pub(crate) struct Run {
     pub cfg: TrainerConfig,
@@ -28,7 +29,7 @@ pub(crate) struct Run {
     pub hparams: Value,
     pub steps_since_flush: usize,
     /// Loss scaling of a `16-mixed` run.
-    pub scaler: Option<super::GradScaler>,
+    pub scaler: Option<GradScaler>,
 }
 
 impl Run {
@@ -43,7 +44,7 @@ impl Run {
     ) -> Self {
         cx.min_epochs = cfg.min_epochs.unwrap_or(0);
         cx.min_steps = cfg.min_steps.unwrap_or(0);
-        let scaler = (cfg.precision == super::Precision::F16Mixed).then(super::GradScaler::default);
+        let scaler = (cfg.precision == Precision::F16Mixed).then(GradScaler::default);
         Self {
             cfg,
             callbacks,

@@ -7,8 +7,8 @@ use burn::prelude::*;
 use crate::data::{Batch, DataLoader};
 use crate::module::LightningModule;
 
-use super::RunningStage;
 use super::run::Run;
+use crate::stage::RunningStage;
 
 pub(crate) fn run_predict<M: LightningModule>(
     run: &mut Run,

@@ -51,6 +51,7 @@ use std::time::Duration;
 
 use crate::loops::evaluation_loop::{EvalKind, run_evaluation};
 use crate::loops::run::Run;
+use crate::loops::transfer_batch;
 use crate::stage::{RunningStage, Stage};
 use crate::trainer::config::{Limit, TrainerConfig, parse_duration};
 
@@ -370,9 +371,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             let batch_idx = skip + offset;
             let batch = batch
                 .with_context(|| format!("loading training batch {batch_idx} of epoch {epoch}"))?;
-            let batch = module.on_before_batch_transfer(batch, 0)?;
-            let batch = module.transfer_batch_to_device(batch, &device, 0)?;
-            let batch = module.on_after_batch_transfer(batch, 0)?;
+            let batch = transfer_batch(&mut module, batch, &device)?;
             run.cx.current_batch_size = batch.batch_size();
             run.call_hook(
                 &mut module,

@@ -30,9 +30,9 @@ use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
 use crate::datamodule::LightningDataModule;
 use crate::loggers::{CsvLogger, Logger, TensorBoardLogger, next_version_dir};
-use crate::loops::evaluation_loop::{EvalKind, run_evaluation};
+use crate::loops::evaluation_loop::{EvalKind, run_evaluation, run_predict};
+use crate::loops::fit_loop;
 use crate::loops::run::Run;
-use crate::loops::{fit_loop, predict_loop};
 use crate::module::LightningModule;
 
 /// Lightning's Trainer. Build it from a [`TrainerConfig`], add callbacks, call `fit`.
@@ -466,7 +466,7 @@ impl Trainer {
                 .fast_dev_run
                 .batches()
                 .unwrap_or_else(|| config.limit_predict_batches.apply(loader.num_batches()));
-            out = predict_loop::run_predict(&mut run, &mut module, &loader, limit)?;
+            out = run_predict(&mut run, &mut module, &loader, limit)?;
             run.call_hook(
                 &mut module,
                 None,

@@ -30,6 +30,7 @@ pub mod optim;
 mod optimizer_setup;
 mod progress;
 mod stage;
+mod strategy;
 pub mod trainer;
 
 pub use callbacks::Callback;

@@ -37,7 +37,6 @@ use burn::module::Module;
 use crate::checkpoint::{Checkpoint, optimizer_section, parameter_shapes, scheduler_section};
 use crate::data::{Batch, DataLoader};
 use crate::datamodule::LightningDataModule;
-use crate::distributed::gradients;
 use crate::logging::MetricStore;
 use crate::loops::optimization::automatic::automatic_step;
 use crate::loops::optimization::manual::manual_step;
@@ -47,6 +46,7 @@ use crate::module::LightningModule;
 use crate::optim::{LightningOptimizer, Schedule};
 use crate::optimizer_setup::{OptimizerSetup, stepping_batches};
 use crate::progress::Progress;
+use crate::strategy::broadcast_parameters;
 use std::time::Duration;
 
 use crate::loops::evaluation_loop::{EvalKind, run_evaluation};
@@ -132,7 +132,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     datamodule
         .prepare_data()
         .context("datamodule prepare_data")?;
-    if run.cx.ranks.local_rank == 0 {
+    if run.cx.local_rank() == 0 {
         module.prepare_data().context("module prepare_data")?;
     }
     datamodule
@@ -157,14 +157,8 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
         datamodule.load_state_dict(ck.state.datamodule.clone())?;
         run.restore_callbacks(&mut module, ck, path, true)?;
     }
-    if let Some(group) = run.cx.group.clone() {
-        let rank = run.cx.ranks.global_rank;
-        module = gradients::broadcast_parameters(module, &group, rank)
-            .context("starting the replicas from rank 0's weights")?;
-        if !run.cx.host_gradient_sync {
-            module = gradients::mark_distributed(module);
-        }
-    }
+    module = broadcast_parameters(run.cx.strategy.as_ref(), module)
+        .context("starting the replicas from rank 0's weights")?;
     let fast_dev = run.cfg.fast_dev_run.batches();
     let overfit = run.cfg.overfit_batches;
     let overfitting =

@@ -46,9 +46,10 @@ pub(crate) fn plateau_due(
 pub(crate) fn step_seed(run: &Run) -> Option<u64> {
     let seed = run.seed?;
     let position = mix(seed, run.cx.progress.total_batches as u64);
-    Some(match run.cx.ranks.world_size {
+    let ranks = run.cx.strategy.ranks();
+    Some(match ranks.world_size {
         1 => position,
-        _ => mix(position, run.cx.ranks.global_rank as u64 + 1),
+        _ => mix(position, ranks.global_rank as u64 + 1),
     })
 }
 
@@ -60,16 +61,18 @@ pub(crate) fn check_finite(run: &Run, loss: f64, batch_idx: usize) -> Result<()>
         "at epoch {}, batch {batch_idx}, global step {} (terminate_on_nan is on)",
         run.cx.progress.epoch, run.cx.progress.global_step
     );
-    let Some(group) = &run.cx.group else {
+    if !run.cx.strategy.is_distributed() {
         if !loss.is_finite() {
             bail!("training_step returned a non-finite loss ({loss}) {at}");
         }
         return Ok(());
-    };
+    }
     // Under DDP the ranks stop together, before any enters the gradient all-reduce without
     // the others (burn's, on CUDA, cannot be woken by a failed peer).
-    let rank = run.cx.ranks.global_rank;
-    let losses = group.all_gather(rank, "terminate_on_nan loss check", loss)?;
+    let losses = run
+        .cx
+        .strategy
+        .all_gather("terminate_on_nan loss check", loss)?;
     let bad: Vec<String> = losses
         .iter()
         .enumerate()

@@ -18,7 +18,7 @@ use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::trainer::Progress;
+use crate::progress::Progress;
 
 const MAGIC: &[u8; 8] = b"BLCKPT01";
 /// The header layout this version writes and reads.
@@ -45,7 +45,7 @@ pub struct CheckpointState {
     pub metrics: Value,
     /// The loss scaler of a `16-mixed` run.
     #[serde(default)]
-    pub grad_scaler: Option<crate::trainer::GradScaler>,
+    pub grad_scaler: Option<crate::grad_scaler::GradScaler>,
     /// Parameter paths and shapes of the module, for readable mismatch errors.
     pub parameter_shapes: Vec<(String, Vec<usize>)>,
     /// Names of the binary sections, in file order.

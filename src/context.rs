@@ -6,12 +6,13 @@ use std::sync::Arc;
 use burn::prelude::*;
 
 use crate::callbacks::Callback;
-use crate::distributed::{ProcessGroup, RankInfo};
-use crate::metrics::{LogOptions, MetricStore};
+use crate::logging::{LogOptions, MetricStore};
 use crate::module::LightningModule;
 use crate::module_handle::ModuleHandle;
 use crate::optim::LightningOptimizer;
-use crate::trainer::{Progress, RunningStage};
+use crate::progress::Progress;
+use crate::stage::RunningStage;
+use crate::strategy::{SingleDevice, Strategy, reduce_gradients};
 
 /// A request from a callback to write a checkpoint now (the Trainer owns the state to save).
 #[derive(Debug, Clone)]
@@ -56,15 +57,11 @@ pub struct HookContext {
     /// [`manual_backward`](Self::manual_backward) and [`manual_step`](Self::manual_step) can call them.
     pub(crate) manual_callbacks: Vec<Box<dyn Callback>>,
     pub(crate) check_on_train_epoch_end: bool,
-    pub(crate) ranks: RankInfo,
-    /// The other ranks of a DDP run.
-    pub(crate) group: Option<Arc<ProcessGroup>>,
+    /// Every cross-rank operation (and this rank's place in the run).
+    pub(crate) strategy: Arc<dyn Strategy>,
     /// `sync_dist` values logged while this rank holds its turn (the peers cannot join a
     /// reduction until it ends): reduced and recorded right after.
     pub(crate) deferred_sync: Option<Vec<DeferredLog>>,
-    /// Whether gradients are averaged through host memory before each step (burn has no
-    /// collective for the device; otherwise its backward averages them).
-    pub(crate) host_gradient_sync: bool,
     /// A callback's hook is running: callbacks run on rank 0 alone, so their `sync_dist` logs
     /// have no peers to reduce with and keep rank 0's value.
     pub(crate) in_callback: bool,
@@ -96,10 +93,8 @@ impl HookContext {
             best_checkpoint_path: None,
             manual_callbacks: Vec::new(),
             check_on_train_epoch_end: true,
-            ranks: RankInfo::default(),
-            group: None,
+            strategy: Arc::new(SingleDevice),
             deferred_sync: None,
-            host_gradient_sync: false,
             in_callback: false,
             validation_has_run: false,
             collective_error: None,
@@ -145,12 +140,7 @@ impl HookContext {
         module: &M,
         optimizer: &mut LightningOptimizer,
     ) -> anyhow::Result<()> {
-        match &self.group {
-            Some(group) if self.host_gradient_sync => {
-                optimizer.all_reduce_gradients(module, group, self.ranks.global_rank)
-            }
-            _ => Ok(()),
-        }
+        reduce_gradients(self.strategy.as_ref(), module, optimizer)
     }
 
     /// Runs a hook on the lent callbacks, each with a handle on `module` and the optimizer
@@ -207,7 +197,7 @@ impl HookContext {
     pub fn log_with(&mut self, name: &str, value: f64, options: LogOptions) {
         let step_default = self.stage == RunningStage::Training;
         let batch_size = self.current_batch_size;
-        if options.sync_dist && self.group.is_some() && !self.in_callback {
+        if options.sync_dist && self.strategy.is_distributed() && !self.in_callback {
             if let Some(deferred) = self.deferred_sync.as_mut() {
                 deferred.push(DeferredLog {
                     name: name.to_string(),
@@ -231,14 +221,13 @@ impl HookContext {
     /// or the ranks logged differently) leaves the local value and is kept for the loop to end
     /// the run with ([`take_collective_error`](Self::take_collective_error)).
     fn reduce_mean(&mut self, name: &str, value: f64) -> f64 {
-        let Some(group) = &self.group else {
+        if !self.strategy.is_distributed() {
             return value;
-        };
-        match group.all_gather(
-            self.ranks.global_rank,
-            &format!("sync_dist {name:?}"),
-            value,
-        ) {
+        }
+        match self
+            .strategy
+            .all_gather(&format!("sync_dist {name:?}"), value)
+        {
             Ok(all) => all.iter().sum::<f64>() / all.len() as f64,
             Err(e) => {
                 self.collective_error.get_or_insert(e);
@@ -250,7 +239,7 @@ impl HookContext {
     /// The error of a failed `sync_dist` reduction since the last call, if any.
     pub(crate) fn take_collective_error(&mut self) -> anyhow::Result<()> {
         match self.collective_error.take() {
-            Some(e) => Err(e.context(format!("sync_dist log on rank {}", self.ranks.global_rank))),
+            Some(e) => Err(e.context(format!("sync_dist log on rank {}", self.global_rank()))),
             None => Ok(()),
         }
     }
@@ -306,19 +295,19 @@ impl HookContext {
 
     /// This rank's index across all nodes (0 on one device).
     pub fn global_rank(&self) -> usize {
-        self.ranks.global_rank
+        self.strategy.ranks().global_rank
     }
     /// This rank's index on its node.
     pub fn local_rank(&self) -> usize {
-        self.ranks.local_rank
+        self.strategy.ranks().local_rank
     }
     /// Ranks in the run (1 on one device).
     pub fn world_size(&self) -> usize {
-        self.ranks.world_size
+        self.strategy.ranks().world_size
     }
     /// Whether this is global rank 0, the rank that logs and writes checkpoints.
     pub fn is_global_zero(&self) -> bool {
-        self.ranks.is_global_zero()
+        self.strategy.ranks().is_global_zero()
     }
 
     /// The stage running now.

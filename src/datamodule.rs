@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 use serde_json::Value;
 
 use crate::data::{Batch, DataLoader};
-use crate::trainer::Stage;
+use crate::stage::Stage;
 
 /// Everything about a data set: fetching, splitting and the dataloaders of each stage.
 pub trait LightningDataModule {

@@ -16,7 +16,7 @@ use crate::context::HookContext;
 use crate::data::Batch;
 use crate::optim::{ClipAlgorithm, LightningOptimizer, LrSchedulerState, Optimizers};
 use crate::optimizer_setup::OptimizerSetup;
-use crate::trainer::Stage;
+use crate::stage::Stage;
 
 /// A model and its training recipe, driven by the [`Trainer`](crate::Trainer).
 ///

@@ -8,7 +8,7 @@ use burn::prelude::Tensor;
 use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
 use crate::module_handle::ModuleHandle;
-use crate::trainer::Stage;
+use crate::stage::Stage;
 
 /// Code that runs at fixed points of the loops, beside the module. A callback's hook runs just
 /// before the module's hook of the same name. Every hook gets the module being run as a

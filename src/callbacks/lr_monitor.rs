@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use super::Callback;
 use crate::context::HookContext;
-use crate::metrics::LogOptions;
+use crate::logging::LogOptions;
 use crate::module_handle::ModuleHandle;
 
 /// When the monitor logs.

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::Callback;
 use crate::context::HookContext;
-use crate::metrics::LogOptions;
+use crate::logging::LogOptions;
 use crate::module_handle::ModuleHandle;
 
 /// Lightning's ThroughputMonitor, reduced to what the loop knows: logs `train/samples_per_sec`

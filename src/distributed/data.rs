@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::ProcessGroup;
 use crate::data::{Batch, DataLoader};
 use crate::datamodule::LightningDataModule;
-use crate::trainer::Stage;
+use crate::stage::Stage;
 
 /// Rank 0's view: the user's datamodule, whose dataloaders it shares with the other ranks.
 pub(crate) struct LeaderData<'a, D: ?Sized> {

@@ -11,20 +11,27 @@ use burn::prelude::*;
 use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOperation};
 use serde_json::Value;
 
-use super::run::Run;
-use super::{Stage, Trainer, fit_loop};
+use super::{Stage, Trainer};
 use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
 use crate::datamodule::LightningDataModule;
 use crate::distributed::{FollowerData, LeaderData, ProcessGroup, RankInfo, RankJob, run_ranks};
+use crate::loops::fit_loop;
+use crate::loops::run::Run;
 use crate::module::LightningModule;
+use crate::strategy::DdpThreads;
 
 impl Trainer {
     /// The rank of a follower: the Trainer's options, no callbacks or loggers.
-    fn follower_run(&self, device: Device, ranks: RankInfo, group: &Arc<ProcessGroup>) -> Run {
+    fn follower_run(
+        &self,
+        device: Device,
+        ranks: RankInfo,
+        group: &Arc<ProcessGroup>,
+        host_sync: bool,
+    ) -> Run {
         let mut cx = HookContext::new(device);
-        cx.ranks = ranks;
-        cx.group = Some(group.clone());
+        cx.strategy = Arc::new(DdpThreads::new(ranks, group.clone(), host_sync));
         Run::new(
             self.config.clone(),
             cx,
@@ -67,17 +74,19 @@ impl Trainer {
         });
         let module_callbacks = module.configure_callbacks();
         let mut run = self.start_run(module_callbacks, Stage::Fit)?;
-        run.cx.ranks = RankInfo::single_node(0, world);
-        run.cx.group = Some(group.clone());
-        run.cx.host_gradient_sync = host_sync;
+        run.cx.strategy = Arc::new(DdpThreads::new(
+            RankInfo::single_node(0, world),
+            group.clone(),
+            host_sync,
+        ));
         let followers: Vec<(usize, RankJob)> = (1..world)
             .map(|rank| {
                 let mut run = self.follower_run(
                     devices[rank].clone(),
                     RankInfo::single_node(rank, world),
                     &group,
+                    host_sync,
                 );
-                run.cx.host_gradient_sync = host_sync;
                 let replica = module.clone();
                 let checkpoint = checkpoint.clone();
                 let mut data = FollowerData {

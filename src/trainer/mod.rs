@@ -4,15 +4,10 @@
 //! The x-axis of every logged metric is `global_step`, the number of optimizer steps taken
 //! (with `accumulate_grad_batches = k` it advances once every k batches).
 
-mod config;
+pub(crate) mod config;
 mod ddp;
 mod determinism;
-mod evaluation_loop;
-mod fit_loop;
-mod precision;
-mod predict_loop;
-mod progress;
-mod run;
+pub(crate) mod precision;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,21 +16,24 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use serde_json::Value;
 
+pub use crate::grad_scaler::GradScaler;
+pub use crate::progress::Progress;
+pub use crate::stage::{RunningStage, Stage};
 pub use config::{
     Accelerator, Devices, FastDevRun, Limit, Precision, Strategy, TrainerConfig, parse_duration,
 };
 pub use determinism::deterministic_notice;
-pub use precision::{GradScaler, all_parameters_are};
-pub use progress::{Progress, RunningStage, Stage};
+pub use precision::all_parameters_are;
 
 use crate::callbacks::{Callback, ModelCheckpoint, ModelSummary, ProgressBar};
 use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
 use crate::datamodule::LightningDataModule;
 use crate::loggers::{CsvLogger, Logger, TensorBoardLogger, next_version_dir};
+use crate::loops::evaluation_loop::{EvalKind, run_evaluation, run_predict};
+use crate::loops::fit_loop;
+use crate::loops::run::Run;
 use crate::module::LightningModule;
-use evaluation_loop::{EvalKind, run_evaluation};
-use run::Run;
 
 /// Lightning's Trainer. Build it from a [`TrainerConfig`], add callbacks, call `fit`.
 ///
@@ -468,7 +466,7 @@ impl Trainer {
                 .fast_dev_run
                 .batches()
                 .unwrap_or_else(|| config.limit_predict_batches.apply(loader.num_batches()));
-            out = predict_loop::run_predict(&mut run, &mut module, &loader, limit)?;
+            out = run_predict(&mut run, &mut module, &loader, limit)?;
             run.call_hook(
                 &mut module,
                 None,

@@ -35,17 +35,91 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 
 use crate::checkpoint::{Checkpoint, optimizer_section, parameter_shapes, scheduler_section};
-use crate::data::{Batch, DataLoader, mix};
+use crate::data::{Batch, DataLoader};
 use crate::datamodule::LightningDataModule;
-use crate::distributed::gradients;
-use crate::metrics::MetricStore;
+use crate::logging::MetricStore;
+use crate::loops::optimization::automatic::automatic_step;
+use crate::loops::optimization::manual::manual_step;
+use crate::loops::optimization::plateau_due;
+use crate::loops::training_epoch_loop::EpochLoop;
 use crate::module::LightningModule;
-use crate::optim::{Interval, LightningOptimizer, Schedule};
+use crate::optim::{LightningOptimizer, Schedule};
 use crate::optimizer_setup::{OptimizerSetup, stepping_batches};
+use crate::progress::Progress;
+use crate::strategy::broadcast_parameters;
+use std::time::Duration;
 
-use super::evaluation_loop::{EvalKind, run_evaluation};
-use super::run::Run;
-use super::{RunningStage, Stage, config::parse_duration};
+use crate::loops::evaluation_loop::{EvalKind, run_evaluation};
+use crate::loops::run::Run;
+use crate::loops::transfer_batch;
+use crate::stage::{RunningStage, Stage};
+use crate::trainer::config::{Limit, TrainerConfig, parse_duration};
+
+/// The bounds of one `fit` and the decisions made from them; every decision is a method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FitLoop {
+    /// `max_epochs` (`None`: bounded by steps or time only).
+    pub max_epochs: Option<usize>,
+    /// `max_steps` (`None`: -1, no bound).
+    pub max_steps: Option<usize>,
+    /// `max_time`.
+    pub max_time: Option<Duration>,
+    /// `min_epochs`: a stop request is honoured only after these.
+    pub min_epochs: usize,
+    /// `min_steps`: a stop request is honoured only after these.
+    pub min_steps: usize,
+    /// Seconds trained in earlier processes (from a checkpoint, for `max_time` across resumes).
+    pub elapsed_before: u64,
+}
+
+impl FitLoop {
+    /// Whether another epoch may start under `max_epochs`.
+    pub fn epochs_left(&self, progress: &Progress) -> bool {
+        self.max_epochs.is_none_or(|m| progress.epoch < m)
+    }
+
+    /// Whether `max_steps` optimizer steps have been taken.
+    pub fn steps_done(&self, progress: &Progress) -> bool {
+        self.max_steps.is_some_and(|m| progress.global_step >= m)
+    }
+
+    /// Seconds trained in all, `this_process` of them in this process.
+    pub fn elapsed_secs(&self, this_process: u64) -> u64 {
+        // Saturating: `elapsed_before` comes from a checkpoint file.
+        self.elapsed_before.saturating_add(this_process)
+    }
+
+    /// Whether `max_time` has run out after `this_process` seconds in this process.
+    pub fn out_of_time(&self, this_process: u64) -> bool {
+        self.max_time
+            .is_some_and(|t| self.elapsed_secs(this_process) >= t.as_secs())
+    }
+
+    /// Whether `min_epochs` and `min_steps` are both reached.
+    pub fn minimums_reached(&self, progress: &Progress) -> bool {
+        progress.epoch >= self.min_epochs && progress.global_step >= self.min_steps
+    }
+
+    /// Whether a stop request (`should_stop`) ends the run now.
+    pub fn can_stop_early(&self, should_stop: bool, progress: &Progress) -> bool {
+        should_stop && self.minimums_reached(progress)
+    }
+
+    /// Whether training ends here: `max_steps` reached, out of time (as the ranks agreed), or an
+    /// honoured stop request.
+    pub fn done(&self, progress: &Progress, should_stop: bool, timed_out: bool) -> bool {
+        self.steps_done(progress) || timed_out || self.can_stop_early(should_stop, progress)
+    }
+
+    /// Whether the train dataloader is reloaded before this epoch
+    /// (`reload_dataloaders_every_n_epochs`; never mid-epoch, as when resuming inside one).
+    pub fn should_reload_train_data(every_n_epochs: usize, progress: &Progress) -> bool {
+        every_n_epochs > 0
+            && progress.epoch > 0
+            && progress.epoch.is_multiple_of(every_n_epochs)
+            && progress.batch_in_epoch == 0
+    }
+}
 
 /// Everything `fit` runs after the Trainer has assembled callbacks and loggers.
 pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> + ?Sized>(
@@ -58,7 +132,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     datamodule
         .prepare_data()
         .context("datamodule prepare_data")?;
-    if run.cx.ranks.local_rank == 0 {
+    if run.cx.local_rank() == 0 {
         module.prepare_data().context("module prepare_data")?;
     }
     datamodule
@@ -83,18 +157,12 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
         datamodule.load_state_dict(ck.state.datamodule.clone())?;
         run.restore_callbacks(&mut module, ck, path, true)?;
     }
-    if let Some(group) = run.cx.group.clone() {
-        let rank = run.cx.ranks.global_rank;
-        module = gradients::broadcast_parameters(module, &group, rank)
-            .context("starting the replicas from rank 0's weights")?;
-        if !run.cx.host_gradient_sync {
-            module = gradients::mark_distributed(module);
-        }
-    }
+    module = broadcast_parameters(run.cx.strategy.as_ref(), module)
+        .context("starting the replicas from rank 0's weights")?;
     let fast_dev = run.cfg.fast_dev_run.batches();
     let overfit = run.cfg.overfit_batches;
-    let overfitting = !matches!(overfit, super::Limit::Fraction(f) if f == 0.0)
-        && !matches!(overfit, super::Limit::Batches(0));
+    let overfitting =
+        !matches!(overfit, Limit::Fraction(f) if f == 0.0) && !matches!(overfit, Limit::Batches(0));
     let max_epochs = if fast_dev.is_some() {
         Some(1)
     } else {
@@ -152,7 +220,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     )?;
 
     // ----- sanity check -------------------------------------------------------------------
-    let val_limit = |loader: &DataLoader<M::Batch>, cfg: &super::TrainerConfig| {
+    let val_limit = |loader: &DataLoader<M::Batch>, cfg: &TrainerConfig| {
         fast_dev.unwrap_or_else(|| cfg.limit_val_batches.apply(loader.num_batches()))
     };
     let sanity_steps = if fast_dev.is_some() || overfitting || checkpoint.is_some() {
@@ -219,7 +287,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     // never runs), else they follow each validation.
     run.cx.check_on_train_epoch_end = run.cx.num_val_batches == 0
         || (run.cfg.check_val_every_n_epoch == Some(1)
-            && matches!(run.cfg.val_check_interval, super::Limit::Fraction(f) if f == 1.0));
+            && matches!(run.cfg.val_check_interval, Limit::Fraction(f) if f == 1.0));
     run.cx.max_epochs = max_epochs;
     let max_time = run
         .cfg
@@ -228,7 +296,14 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
         .map(parse_duration)
         .transpose()?;
     let started = Instant::now();
-    let elapsed_before = run.cx.progress.elapsed_secs;
+    let bounds = FitLoop {
+        max_epochs,
+        max_steps,
+        max_time,
+        min_epochs: run.cx.min_epochs,
+        min_steps: run.cx.min_steps,
+        elapsed_before: run.cx.progress.elapsed_secs,
+    };
 
     run.cx.stage = RunningStage::Training;
     run.call_hook(
@@ -243,40 +318,36 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
         run.cx.progress.batch_in_epoch = 0;
         run.cx.progress.epoch_finished = false;
     }
-    let accumulate = run.cfg.accumulate_grad_batches;
-    let out_of_time = |_: &Run| {
-        // Saturating: `elapsed_before` comes from a checkpoint file.
-        max_time.is_some_and(|t| {
-            started.elapsed().as_secs().saturating_add(elapsed_before) >= t.as_secs()
-        })
-    };
-    let steps_done = |run: &Run| max_steps.is_some_and(|m| run.cx.progress.global_step >= m);
-
-    'epochs: while max_epochs.is_none_or(|m| run.cx.progress.epoch < m) {
+    'epochs: while bounds.epochs_left(&run.cx.progress) {
         run.agree_on_stop()?;
-        let timed_out = run.any_rank("max_time", out_of_time(run))?;
-        if steps_done(run) || timed_out || (run.cx.should_stop && run.cx.minimums_reached()) {
+        let timed_out =
+            run.any_rank("max_time", bounds.out_of_time(started.elapsed().as_secs()))?;
+        if bounds.done(&run.cx.progress, run.cx.should_stop, timed_out) {
             break;
         }
         let epoch = run.cx.progress.epoch;
-        let reload = run.cfg.reload_dataloaders_every_n_epochs;
-        if reload > 0
-            && epoch > 0
-            && epoch.is_multiple_of(reload)
-            && run.cx.progress.batch_in_epoch == 0
-        {
+        if FitLoop::should_reload_train_data(
+            run.cfg.reload_dataloaders_every_n_epochs,
+            &run.cx.progress,
+        ) {
             train_loader = datamodule.train_dataloader()?;
             run.cx.num_training_batches =
                 train_batches(&train_loader, &run.cfg, fast_dev, overfitting);
         }
         let num_batches = run.cx.num_training_batches;
-        let val_every = val_interval(&run.cfg, num_batches)?;
-        let val_this_epoch = val_loader.is_some()
-            && run.cx.num_val_batches > 0
-            && run
-                .cfg
-                .check_val_every_n_epoch
-                .is_none_or(|n| (epoch + 1).is_multiple_of(n));
+        let epoch_loop = EpochLoop {
+            num_batches,
+            accumulate: run.cfg.accumulate_grad_batches,
+            val_every: val_interval(&run.cfg, num_batches)?,
+            validates: val_loader.is_some()
+                && run.cx.num_val_batches > 0
+                && run
+                    .cfg
+                    .check_val_every_n_epoch
+                    .is_none_or(|n| (epoch + 1).is_multiple_of(n)),
+            val_across_epochs: run.cfg.check_val_every_n_epoch.is_none(),
+            log_every_n_steps: run.cfg.log_every_n_steps,
+        };
 
         run.cx.stage = RunningStage::Training;
         run.call_hook(
@@ -294,9 +365,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             let batch_idx = skip + offset;
             let batch = batch
                 .with_context(|| format!("loading training batch {batch_idx} of epoch {epoch}"))?;
-            let batch = module.on_before_batch_transfer(batch, 0)?;
-            let batch = module.transfer_batch_to_device(batch, &device, 0)?;
-            let batch = module.on_after_batch_transfer(batch, 0)?;
+            let batch = transfer_batch(&mut module, batch, &device)?;
             run.cx.current_batch_size = batch.batch_size();
             run.call_hook(
                 &mut module,
@@ -305,36 +374,17 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                 |m, cx| m.on_train_batch_start(&batch, batch_idx, cx),
             )?;
             run.agree_on_stop()?;
-            if run.cx.should_stop && run.cx.minimums_reached() {
+            if bounds.can_stop_early(run.cx.should_stop, &run.cx.progress) {
                 break;
             }
-            let last_of_epoch = batch_idx + 1 == num_batches;
             let loss = if module.automatic_optimization() {
-                let (m, loss) = automatic_step(
-                    run,
-                    module,
-                    &batch,
-                    batch_idx,
-                    &mut optimizers,
-                    accumulate,
-                    last_of_epoch,
-                )?;
+                let (m, loss) =
+                    automatic_step(run, module, &batch, batch_idx, &mut optimizers, &epoch_loop)?;
                 module = m;
                 loss
             } else {
-                if let Some(seed) = step_seed(run) {
-                    device.seed(seed);
-                }
-                let before: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
-                run.cx.manual_callbacks = std::mem::take(&mut run.callbacks);
-                let result =
-                    module.training_step_manual(&batch, batch_idx, &mut optimizers, &mut run.cx);
-                run.callbacks = std::mem::take(&mut run.cx.manual_callbacks);
-                let (m, loss) = result?;
+                let (m, loss) = manual_step(run, module, &batch, batch_idx, &mut optimizers)?;
                 module = m;
-                check_finite(run, loss, batch_idx)?;
-                let after: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
-                run.cx.progress.global_step += usize::from(after > before);
                 loss
             };
             run.cx.progress.batch_in_epoch = batch_idx + 1;
@@ -349,31 +399,19 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             run.process_checkpoint_requests(&mut module, &mut optimizers, datamodule)?;
             run.agree_on_stop()?;
 
-            let stepped = (batch_idx + 1).is_multiple_of(accumulate) || last_of_epoch;
-            if stepped
-                && (run
-                    .cx
-                    .progress
-                    .global_step
-                    .is_multiple_of(run.cfg.log_every_n_steps)
-                    || last_of_epoch)
-            {
+            if epoch_loop.should_log(batch_idx, run.cx.progress.global_step) {
                 run.write_logs()?;
             }
-            run.steps_since_flush += usize::from(stepped);
+            run.steps_since_flush += usize::from(!epoch_loop.should_accumulate(batch_idx));
             if run.steps_since_flush >= run.cfg.flush_logs_every_n_steps {
                 run.flush_logs()?;
             }
-            // Lightning counts the interval within the epoch, or across epochs when
-            // check_val_every_n_epoch is null; a run about to stop early validates first.
-            let position = if run.cfg.check_val_every_n_epoch.is_none() {
-                run.cx.progress.total_batches - 1
-            } else {
-                batch_idx
-            };
-            let stopping = run.cx.should_stop && run.cx.minimums_reached();
-            if val_this_epoch && ((position + 1) % val_every == 0 || stopping) {
-                let loader = val_loader.as_ref().expect("checked above");
+            let stopping = bounds.can_stop_early(run.cx.should_stop, &run.cx.progress);
+            let total_batches = run.cx.progress.total_batches;
+            if let Some(loader) = val_loader
+                .as_ref()
+                .filter(|_| epoch_loop.should_validate(batch_idx, total_batches, stopping))
+            {
                 let limit = run.cx.num_val_batches;
                 module = run_evaluation(
                     run,
@@ -387,8 +425,9 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                 run.process_checkpoint_requests(&mut module, &mut optimizers, datamodule)?;
             }
             run.agree_on_stop()?;
-            let timed_out = run.any_rank("max_time", out_of_time(run))?;
-            if steps_done(run) || timed_out || (run.cx.should_stop && run.cx.minimums_reached()) {
+            let timed_out =
+                run.any_rank("max_time", bounds.out_of_time(started.elapsed().as_secs()))?;
+            if bounds.done(&run.cx.progress, run.cx.should_stop, timed_out) {
                 break;
             }
         }
@@ -398,29 +437,22 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             run.cx.metrics.finish_epoch();
             run.write_logs()?;
             run.cx.progress.epoch_finished = true;
-            run.cx.progress.elapsed_secs =
-                elapsed_before.saturating_add(started.elapsed().as_secs());
+            run.cx.progress.elapsed_secs = bounds.elapsed_secs(started.elapsed().as_secs());
             Ok(())
         })?;
         run.process_checkpoint_requests(&mut module, &mut optimizers, datamodule)?;
         for opt in optimizers.iter_mut() {
-            let plateau = opt.scheduler.as_ref().is_some_and(|s| {
-                matches!(s.schedule, Schedule::Plateau(_)) && s.interval == Interval::Epoch
-            });
-            if plateau
-                && (epoch + 1).is_multiple_of(opt.scheduler.as_ref().map_or(1, |s| s.frequency))
-            {
-                let monitor = opt
-                    .scheduler
-                    .as_ref()
-                    .and_then(|s| s.monitor.clone())
-                    .unwrap_or_default();
+            let Some(scheduler) = opt.scheduler.as_mut() else {
+                continue;
+            };
+            let plateau = matches!(scheduler.schedule, Schedule::Plateau(_));
+            if plateau_due(scheduler.interval, plateau, scheduler.frequency, epoch) {
+                let monitor = scheduler.monitor.clone().unwrap_or_default();
                 // Every replica must step its rate alike: rank 0's value decides.
                 let metric = run.rank_zero_value(
                     "plateau monitor",
                     run.cx.metrics.callback_metrics.get(&monitor).copied(),
                 )?;
-                let scheduler = opt.scheduler.as_mut().expect("checked above");
                 module.lr_scheduler_step(scheduler, metric)?;
             }
         }
@@ -456,177 +488,11 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     Ok(module)
 }
 
-/// One training batch under automatic optimization; returns the module and the batch's loss.
-fn automatic_step<M: LightningModule>(
-    run: &mut Run,
-    mut module: M,
-    batch: &M::Batch,
-    batch_idx: usize,
-    optimizers: &mut [LightningOptimizer],
-    accumulate: usize,
-    last_of_epoch: bool,
-) -> Result<(M, f64)> {
-    let epoch = run.cx.progress.epoch;
-    let seed = step_seed(run);
-    let (m, loss) = run.in_turn(|run| -> Result<(M, burn::prelude::Tensor<1>)> {
-        if let Some(seed) = seed {
-            run.cx.device.seed(seed);
-        }
-        match run.cfg.precision.mixed_dtype() {
-            Some(half) => {
-                super::precision::mixed_training_step(module, batch, batch_idx, &mut run.cx, half)
-            }
-            None => {
-                let loss = module.training_step(batch, batch_idx, &mut run.cx)?;
-                Ok((module, loss))
-            }
-        }
-    })??;
-    module = m;
-    let loss_value = loss.clone().into_scalar::<f32>() as f64;
-    check_finite(run, loss_value, batch_idx)?;
-    if batch_idx.is_multiple_of(accumulate) {
-        run.call_hook(
-            &mut module,
-            Some(&mut *optimizers),
-            |c, m, cx| c.on_before_zero_grad(m, cx),
-            |m, cx| m.on_before_zero_grad(cx),
-        )?;
-        module.optimizer_zero_grad(epoch, batch_idx, &mut optimizers[0])?;
-    }
-    // Lightning divides the loss so that accumulated gradients are a mean, not a sum.
-    let loss = if accumulate > 1 {
-        loss.div_scalar(accumulate as f32)
-    } else {
-        loss
-    };
-    run.call_hook(
-        &mut module,
-        Some(&mut *optimizers),
-        |c, m, cx| c.on_before_backward(m, loss_value, cx),
-        |m, cx| m.on_before_backward(&loss, cx),
-    )?;
-    match &run.scaler {
-        // Scaled so that small float16 gradients survive; unscaled before the step.
-        Some(scaler) => optimizers[0].backward(&module, &loss.mul_scalar(scaler.scale)),
-        None => optimizers[0].backward(&module, &loss),
-    }
-    run.call_hook(
-        &mut module,
-        Some(&mut *optimizers),
-        |c, m, cx| c.on_after_backward(m, cx),
-        |m, cx| m.on_after_backward(cx),
-    )?;
-
-    if (batch_idx + 1).is_multiple_of(accumulate) || last_of_epoch {
-        run.cx.sync_gradients(&module, &mut optimizers[0])?;
-        // GradScaler: unscale, then skip the step when the gradients overflowed.
-        if let Some(scaler) = run.scaler.as_mut() {
-            let finite = optimizers[0].unscale_gradients(&module, scaler.scale);
-            if !scaler.update(finite) {
-                optimizers[0].zero_grad();
-            }
-        }
-        // The module's hook reads the optimizer the callbacks' handles hold, so the two halves
-        // of the dispatch run one after the other here.
-        run.call_callback_hook(&mut module, Some(&mut *optimizers), |c, m, cx| {
-            c.on_before_optimizer_step(m, cx)
-        })?;
-        let optimizer = &mut optimizers[0];
-        module.on_before_optimizer_step(optimizer, &mut run.cx)?;
-        if run.cfg.track_grad_norm > 0.0 {
-            let p = run.cfg.track_grad_norm;
-            let (per_param, total) = optimizer.grad_norms(&module, p);
-            let opts = crate::metrics::LogOptions::default()
-                .on_step(true)
-                .on_epoch(false);
-            for (name, norm) in per_param {
-                run.cx
-                    .log_with(&format!("grad_{p}_norm/{name}"), norm, opts.clone());
-            }
-            run.cx
-                .log_with(&format!("grad_{p}_norm_total"), total, opts);
-        }
-        module.configure_gradient_clipping(
-            optimizer,
-            run.cfg.gradient_clip_val,
-            run.cfg.gradient_clip_algorithm,
-        )?;
-        module = module.optimizer_step(epoch, batch_idx, optimizer)?;
-        run.cx.progress.global_step += 1;
-        let step = run.cx.progress.global_step;
-        if let Some(scheduler) = optimizer.scheduler.as_mut() {
-            let due = match (scheduler.interval, &scheduler.schedule) {
-                (Interval::Step, _) => step.is_multiple_of(scheduler.frequency),
-                // Epoch schedules step right after the epoch's last optimizer step, as in
-                // Lightning; plateau schedules wait for the epoch's validation metrics.
-                (Interval::Epoch, Schedule::Burn { .. }) => {
-                    last_of_epoch && (epoch + 1).is_multiple_of(scheduler.frequency)
-                }
-                (Interval::Epoch, Schedule::Plateau(_)) => false,
-            };
-            if due {
-                let metric = scheduler
-                    .monitor
-                    .as_ref()
-                    .and_then(|m| run.cx.metrics.callback_metrics.get(m).copied());
-                module.lr_scheduler_step(scheduler, metric)?;
-            }
-        }
-    }
-    Ok((module, loss_value))
-}
-
-/// The backend RNG's seed for the coming step (with a seed set): a function of the run's seed and
-/// position, so a resumed run draws exactly what the uninterrupted one would have; under DDP the
-/// rank is mixed in too, so that replicas draw different dropout masks.
-fn step_seed(run: &Run) -> Option<u64> {
-    let seed = run.seed?;
-    let position = mix(seed, run.cx.progress.total_batches as u64);
-    Some(match run.cx.ranks.world_size {
-        1 => position,
-        _ => mix(position, run.cx.ranks.global_rank as u64 + 1),
-    })
-}
-
-fn check_finite(run: &Run, loss: f64, batch_idx: usize) -> Result<()> {
-    if !run.cfg.terminate_on_nan {
-        return Ok(());
-    }
-    let at = format!(
-        "at epoch {}, batch {batch_idx}, global step {} (terminate_on_nan is on)",
-        run.cx.progress.epoch, run.cx.progress.global_step
-    );
-    let Some(group) = &run.cx.group else {
-        if !loss.is_finite() {
-            bail!("training_step returned a non-finite loss ({loss}) {at}");
-        }
-        return Ok(());
-    };
-    // Under DDP the ranks stop together, before any enters the gradient all-reduce without
-    // the others (burn's, on CUDA, cannot be woken by a failed peer).
-    let rank = run.cx.ranks.global_rank;
-    let losses = group.all_gather(rank, "terminate_on_nan loss check", loss)?;
-    let bad: Vec<String> = losses
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| !l.is_finite())
-        .map(|(r, l)| format!("rank {r}: {l}"))
-        .collect();
-    if !bad.is_empty() {
-        bail!(
-            "training_step returned a non-finite loss ({}) {at}",
-            bad.join(", ")
-        );
-    }
-    Ok(())
-}
-
 /// Training batches per epoch: `fast_dev_run`'s count, `overfit_batches`, or
 /// `limit_train_batches` of what `loader` yields.
 fn train_batches<B: Send + 'static>(
     loader: &DataLoader<B>,
-    cfg: &super::TrainerConfig,
+    cfg: &TrainerConfig,
     fast_dev: Option<usize>,
     overfitting: bool,
 ) -> usize {
@@ -640,9 +506,9 @@ fn train_batches<B: Send + 'static>(
 }
 
 /// Training batches between two validations within an epoch.
-fn val_interval(cfg: &super::TrainerConfig, num_batches: usize) -> Result<usize> {
+fn val_interval(cfg: &TrainerConfig, num_batches: usize) -> Result<usize> {
     Ok(match cfg.val_check_interval {
-        super::Limit::Batches(n) => {
+        Limit::Batches(n) => {
             if cfg.check_val_every_n_epoch.is_some() && n > num_batches {
                 bail!(
                     "trainer.val_check_interval ({n}) must be at most the number of training batches per epoch ({num_batches}); set check_val_every_n_epoch to null to count batches across epochs"
@@ -650,7 +516,7 @@ fn val_interval(cfg: &super::TrainerConfig, num_batches: usize) -> Result<usize>
             }
             n.max(1)
         }
-        super::Limit::Fraction(f) => ((num_batches as f64 * f) as usize).max(1),
+        Limit::Fraction(f) => ((num_batches as f64 * f) as usize).max(1),
     })
 }
 
@@ -701,4 +567,83 @@ fn summarize<M: Module>(module: &M) -> Vec<(String, usize)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounds() -> FitLoop {
+        FitLoop {
+            max_epochs: Some(3),
+            max_steps: Some(10),
+            max_time: Some(Duration::from_secs(60)),
+            min_epochs: 1,
+            min_steps: 4,
+            elapsed_before: 50,
+        }
+    }
+
+    fn at(epoch: usize, global_step: usize) -> Progress {
+        Progress {
+            epoch,
+            global_step,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn epochs_and_steps_bound_the_run() {
+        let b = bounds();
+        assert!(b.epochs_left(&at(2, 0)));
+        assert!(!b.epochs_left(&at(3, 0)));
+        assert!(!b.steps_done(&at(0, 9)));
+        assert!(b.steps_done(&at(0, 10)));
+        assert!(b.done(&at(0, 10), false, false));
+        let unbounded = FitLoop {
+            max_epochs: None,
+            max_steps: None,
+            ..bounds()
+        };
+        assert!(unbounded.epochs_left(&at(1000, 0)));
+        assert!(!unbounded.done(&at(1000, 10_000), false, false));
+    }
+
+    #[test]
+    fn max_time_counts_the_time_of_earlier_processes() {
+        let b = bounds();
+        assert!(!b.out_of_time(9));
+        assert!(b.out_of_time(10));
+        assert!(b.done(&at(0, 0), false, true));
+        let huge = FitLoop {
+            elapsed_before: u64::MAX,
+            ..bounds()
+        };
+        assert!(huge.out_of_time(1), "saturates instead of overflowing");
+    }
+
+    #[test]
+    fn a_stop_request_waits_for_the_minimums() {
+        let b = bounds();
+        assert!(
+            !b.can_stop_early(true, &at(0, 20)),
+            "min_epochs not reached"
+        );
+        assert!(!b.can_stop_early(true, &at(1, 3)), "min_steps not reached");
+        assert!(b.can_stop_early(true, &at(1, 4)));
+        assert!(!b.can_stop_early(false, &at(1, 4)));
+    }
+
+    #[test]
+    fn train_data_reloads_at_the_start_of_every_nth_epoch_only() {
+        assert!(!FitLoop::should_reload_train_data(0, &at(2, 0)));
+        assert!(!FitLoop::should_reload_train_data(2, &at(0, 0)));
+        assert!(!FitLoop::should_reload_train_data(2, &at(1, 0)));
+        assert!(FitLoop::should_reload_train_data(2, &at(2, 0)));
+        let mid_epoch = Progress {
+            batch_in_epoch: 3,
+            ..at(2, 0)
+        };
+        assert!(!FitLoop::should_reload_train_data(2, &mid_epoch));
+    }
 }

@@ -12,12 +12,13 @@ use crate::context::HookContext;
 use crate::datamodule::LightningDataModule;
 use crate::fs::atomic_write;
 use crate::loggers::Logger;
-use crate::metrics::MetricStore;
+use crate::logging::MetricStore;
 use crate::module::LightningModule;
 use crate::module_handle::ModuleHandle;
 use crate::optim::LightningOptimizer;
 
-use super::TrainerConfig;
+use crate::grad_scaler::GradScaler;
+use crate::trainer::config::{Precision, TrainerConfig};
 
 pub(crate) struct Run {
     pub cfg: TrainerConfig,
@@ -28,7 +29,7 @@ pub(crate) struct Run {
     pub hparams: Value,
     pub steps_since_flush: usize,
     /// Loss scaling of a `16-mixed` run.
-    pub scaler: Option<super::GradScaler>,
+    pub scaler: Option<GradScaler>,
 }
 
 impl Run {
@@ -43,7 +44,7 @@ impl Run {
     ) -> Self {
         cx.min_epochs = cfg.min_epochs.unwrap_or(0);
         cx.min_steps = cfg.min_steps.unwrap_or(0);
-        let scaler = (cfg.precision == super::Precision::F16Mixed).then(super::GradScaler::default);
+        let scaler = (cfg.precision == Precision::F16Mixed).then(GradScaler::default);
         Self {
             cfg,
             callbacks,
@@ -142,10 +143,7 @@ impl Run {
     /// branch, or one would wait forever in a collective the others skipped.
     /// `op` names the question in errors.
     pub fn any_rank(&self, op: &str, flag: bool) -> Result<bool> {
-        match &self.cx.group {
-            Some(group) => group.any(self.cx.ranks.global_rank, op, flag),
-            None => Ok(flag),
-        }
+        self.cx.strategy.any_rank(op, flag)
     }
 
     /// Makes a stop requested on any rank (by a callback, which runs on rank 0, or a hook) a
@@ -156,32 +154,32 @@ impl Run {
     }
 
     /// Rank 0's `value` on every rank (`op` names it in errors).
-    pub fn rank_zero_value<T: Clone + Send + Sync + 'static>(
-        &self,
-        op: &str,
-        value: T,
-    ) -> Result<T> {
-        match &self.cx.group {
-            Some(group) => {
-                let rank = self.cx.ranks.global_rank;
-                group.broadcast(rank, op, (rank == 0).then_some(value))
-            }
-            None => Ok(value),
-        }
+    pub fn rank_zero_value(&self, op: &str, value: Option<f64>) -> Result<Option<f64>> {
+        self.cx.strategy.rank_zero_value(op, value)
     }
 
     /// Runs `f` (a forward pass) in this rank's turn among ranks sharing a device, so that its
     /// random draws do not depend on thread timing; `sync_dist` logs wait for the turn's end.
     pub fn in_turn<R>(&mut self, f: impl FnOnce(&mut Run) -> R) -> Result<R> {
-        // Ranks on devices of their own (CUDA) draw from their own generators.
-        let shared_device = self.cx.host_gradient_sync;
-        let Some(group) = self.cx.group.clone().filter(|_| shared_device) else {
-            return Ok(f(self));
+        let strategy = self.cx.strategy.clone();
+        let mut f = Some(f);
+        let mut out = None;
+        let took_turn = strategy.in_turn(&mut || {
+            if let Some(f) = f.take() {
+                self.cx.deferred_sync = Some(Vec::new());
+                out = Some(f(self));
+            }
+        });
+        if self.cx.deferred_sync.is_some() {
+            self.cx.flush_deferred_sync();
+        }
+        took_turn?;
+        let out = match (out, f) {
+            (Some(out), _) => out,
+            // Turns are not needed (one device, or devices of their own): run it here.
+            (None, Some(f)) => return Ok(f(self)),
+            (None, None) => anyhow::bail!("the forward pass ran but returned nothing"),
         };
-        self.cx.deferred_sync = Some(Vec::new());
-        let out = group.in_turn(self.cx.ranks.global_rank, || f(self));
-        self.cx.flush_deferred_sync();
-        let out = out?;
         // A `sync_dist` reduction that failed (the ranks logged differently) ends the run.
         self.cx.take_collective_error()?;
         Ok(out)
@@ -237,7 +235,7 @@ impl Run {
         optimizers: &mut [LightningOptimizer],
         datamodule: &D,
     ) -> Result<()> {
-        if !self.cx.ranks.is_global_zero() {
+        if !self.cx.is_global_zero() {
             // The replicas are identical; rank 0 writes for all of them.
             return Ok(());
         }
@@ -340,7 +338,7 @@ impl Run {
         datamodule: &D,
     ) -> Result<()> {
         let requests = std::mem::take(&mut self.cx.checkpoint_requests);
-        if !self.cx.ranks.is_global_zero() {
+        if !self.cx.is_global_zero() {
             return Ok(());
         }
         for request in requests {

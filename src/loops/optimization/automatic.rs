@@ -1,0 +1,134 @@
+//! One training batch under automatic optimization (Lightning's
+//! `loops/optimization/automatic.py`): forward in this rank's turn, zero_grad at a window's
+//! start, backward, and at a window's end gradient sync, unscaling, clipping, the optimizer step
+//! and a due scheduler step.
+
+use anyhow::Result;
+
+use crate::loops::run::Run;
+use crate::loops::training_epoch_loop::EpochLoop;
+use crate::module::LightningModule;
+use crate::optim::{LightningOptimizer, Schedule};
+use crate::trainer::precision::mixed_training_step;
+
+use super::{check_finite, scheduler_due, step_seed};
+
+/// One training batch under automatic optimization; returns the module and the batch's loss.
+pub(crate) fn automatic_step<M: LightningModule>(
+    run: &mut Run,
+    mut module: M,
+    batch: &M::Batch,
+    batch_idx: usize,
+    optimizers: &mut [LightningOptimizer],
+    epoch_loop: &EpochLoop,
+) -> Result<(M, f64)> {
+    let accumulate = epoch_loop.accumulate;
+    let last_of_epoch = epoch_loop.is_last_batch(batch_idx);
+    let epoch = run.cx.progress.epoch;
+    let seed = step_seed(run);
+    let (m, loss) = run.in_turn(|run| -> Result<(M, burn::prelude::Tensor<1>)> {
+        if let Some(seed) = seed {
+            run.cx.device.seed(seed);
+        }
+        match run.cfg.precision.mixed_dtype() {
+            Some(half) => mixed_training_step(module, batch, batch_idx, &mut run.cx, half),
+            None => {
+                let loss = module.training_step(batch, batch_idx, &mut run.cx)?;
+                Ok((module, loss))
+            }
+        }
+    })??;
+    module = m;
+    let loss_value = loss.clone().into_scalar::<f32>() as f64;
+    check_finite(run, loss_value, batch_idx)?;
+    if epoch_loop.starts_window(batch_idx) {
+        run.call_hook(
+            &mut module,
+            Some(&mut *optimizers),
+            |c, m, cx| c.on_before_zero_grad(m, cx),
+            |m, cx| m.on_before_zero_grad(cx),
+        )?;
+        module.optimizer_zero_grad(epoch, batch_idx, &mut optimizers[0])?;
+    }
+    // Lightning divides the loss so that accumulated gradients are a mean, not a sum.
+    let loss = if accumulate > 1 {
+        loss.div_scalar(accumulate as f32)
+    } else {
+        loss
+    };
+    run.call_hook(
+        &mut module,
+        Some(&mut *optimizers),
+        |c, m, cx| c.on_before_backward(m, loss_value, cx),
+        |m, cx| m.on_before_backward(&loss, cx),
+    )?;
+    match &run.scaler {
+        // Scaled so that small float16 gradients survive; unscaled before the step.
+        Some(scaler) => optimizers[0].backward(&module, &loss.mul_scalar(scaler.scale)),
+        None => optimizers[0].backward(&module, &loss),
+    }
+    run.call_hook(
+        &mut module,
+        Some(&mut *optimizers),
+        |c, m, cx| c.on_after_backward(m, cx),
+        |m, cx| m.on_after_backward(cx),
+    )?;
+
+    if !epoch_loop.should_accumulate(batch_idx) {
+        run.cx.sync_gradients(&module, &mut optimizers[0])?;
+        // GradScaler: unscale, then skip the step when the gradients overflowed.
+        if let Some(scaler) = run.scaler.as_mut() {
+            let finite = optimizers[0].unscale_gradients(&module, scaler.scale);
+            if !scaler.update(finite) {
+                optimizers[0].zero_grad();
+            }
+        }
+        // The module's hook reads the optimizer the callbacks' handles hold, so the two halves
+        // of the dispatch run one after the other here.
+        run.call_callback_hook(&mut module, Some(&mut *optimizers), |c, m, cx| {
+            c.on_before_optimizer_step(m, cx)
+        })?;
+        let optimizer = &mut optimizers[0];
+        module.on_before_optimizer_step(optimizer, &mut run.cx)?;
+        if run.cfg.track_grad_norm > 0.0 {
+            let p = run.cfg.track_grad_norm;
+            let (per_param, total) = optimizer.grad_norms(&module, p);
+            let opts = crate::logging::LogOptions::default()
+                .on_step(true)
+                .on_epoch(false);
+            for (name, norm) in per_param {
+                run.cx
+                    .log_with(&format!("grad_{p}_norm/{name}"), norm, opts.clone());
+            }
+            run.cx
+                .log_with(&format!("grad_{p}_norm_total"), total, opts);
+        }
+        module.configure_gradient_clipping(
+            optimizer,
+            run.cfg.gradient_clip_val,
+            run.cfg.gradient_clip_algorithm,
+        )?;
+        module = module.optimizer_step(epoch, batch_idx, optimizer)?;
+        run.cx.progress.global_step += 1;
+        let step = run.cx.progress.global_step;
+        if let Some(scheduler) = optimizer.scheduler.as_mut() {
+            let plateau = matches!(scheduler.schedule, Schedule::Plateau(_));
+            let due = scheduler_due(
+                scheduler.interval,
+                plateau,
+                scheduler.frequency,
+                step,
+                epoch,
+                last_of_epoch,
+            );
+            if due {
+                let metric = scheduler
+                    .monitor
+                    .as_ref()
+                    .and_then(|m| run.cx.metrics.callback_metrics.get(m).copied());
+                module.lr_scheduler_step(scheduler, metric)?;
+            }
+        }
+    }
+    Ok((module, loss_value))
+}

@@ -1,0 +1,35 @@
+//! One training batch under manual optimization (Lightning's `loops/optimization/manual.py`):
+//! `training_step_manual` runs backward and the optimizer steps itself, through
+//! `HookContext::manual_backward` and `manual_step`, which run the callbacks' hooks.
+
+use anyhow::Result;
+
+use crate::loops::run::Run;
+use crate::module::LightningModule;
+use crate::optim::LightningOptimizer;
+
+use super::{check_finite, step_seed};
+
+/// Runs `training_step_manual` with the callbacks lent to the context; returns the module and
+/// the loss. `global_step` advances when any optimizer stepped.
+pub(crate) fn manual_step<M: LightningModule>(
+    run: &mut Run,
+    mut module: M,
+    batch: &M::Batch,
+    batch_idx: usize,
+    optimizers: &mut [LightningOptimizer],
+) -> Result<(M, f64)> {
+    if let Some(seed) = step_seed(run) {
+        run.cx.device.seed(seed);
+    }
+    let before: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
+    run.cx.manual_callbacks = std::mem::take(&mut run.callbacks);
+    let result = module.training_step_manual(batch, batch_idx, optimizers, &mut run.cx);
+    run.callbacks = std::mem::take(&mut run.cx.manual_callbacks);
+    let (m, loss) = result?;
+    module = m;
+    check_finite(run, loss, batch_idx)?;
+    let after: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
+    run.cx.progress.global_step += usize::from(after > before);
+    Ok((module, loss))
+}

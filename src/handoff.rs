@@ -3,7 +3,7 @@
 //! before the Trainer does.
 //!
 //! The Trainer runs `datamodule.setup` before `module.setup` and `configure_model` (see
-//! `src/trainer/fit_loop.rs`), but gives the module no reference to the datamodule. The two are
+//! `src/loops/fit_loop.rs`), but gives the module no reference to the datamodule. The two are
 //! built from one handoff: the datamodule [`publish`](DataHandoff::publish)es in `setup`, the
 //! module [`get`](DataHandoff::get)s in `configure_model`.
 

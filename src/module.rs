@@ -3,7 +3,7 @@
 //! Every hook has a default, so a minimal module is a `#[derive(Module)]` struct with
 //! [`training_step`](LightningModule::training_step) and
 //! [`configure_optimizers`](LightningModule::configure_optimizers). Hooks run in the order of
-//! Lightning's own hook test (see `src/trainer/fit_loop.rs`); where a callback and the module share
+//! Lightning's own hook test (see `src/loops/fit_loop.rs`); where a callback and the module share
 //! a hook, the callback's runs first.
 
 use anyhow::Result;

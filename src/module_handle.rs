@@ -98,10 +98,14 @@ fn flat<const D: usize>(tensor: Tensor<D>) -> Tensor<1> {
     tensor.without_autodiff().flatten(0, D.saturating_sub(1))
 }
 
-/// `value` in the form of `old`: its shape, device, dtype, autodiff and gradient requirement.
-fn like<const D: usize>(old: Tensor<D>, value: Tensor<1>) -> Tensor<D> {
+/// `value` in the form of `old`: its shape, device, dtype, autodiff, gradient requirement, and
+/// the distributed mark (on CUDA DDP, a parameter that lost it would leave burn's gradient
+/// all-reduce on this rank alone, and the other ranks would wait for it forever).
+fn like<const D: usize>(old: Tensor<D>, value: Tensor<1>, id: ParamId) -> Tensor<D> {
     let device = old.device();
     let require_grad = old.is_require_grad();
+    // burn panics asking a tensor without autodiff (validation form) whether it is distributed.
+    let distributed = device.is_autodiff() && old.is_distributed();
     let mut tensor: Tensor<D> = value
         .without_autodiff()
         .to_device(&device.clone().without_autodiff())
@@ -110,7 +114,12 @@ fn like<const D: usize>(old: Tensor<D>, value: Tensor<1>) -> Tensor<D> {
     if device.is_autodiff() {
         tensor = tensor.autodiff();
     }
-    tensor.set_require_grad(require_grad)
+    let tensor = tensor.set_require_grad(require_grad);
+    if distributed {
+        tensor.set_distributed(id)
+    } else {
+        tensor
+    }
 }
 
 impl<M: LightningModule> ErasedModule for M {
@@ -168,7 +177,10 @@ impl<M: LightningModule> ErasedModule for M {
                 let (index, path) = self.paths.next();
                 match (self.value)(index, &path) {
                     // `Param::map` keeps the id and the remembered training setting.
-                    Some(value) => param.map(|old| like(old, value)),
+                    Some(value) => {
+                        let id = param.id;
+                        param.map(|old| like(old, value, id))
+                    }
                     None => param,
                 }
             }

@@ -343,3 +343,27 @@ fn prediction_writer_writes_each_batch_as_it_is_made() {
     assert_eq!(all, expected);
     assert_eq!(*seen.lock().unwrap(), [0, 1, 2]);
 }
+
+/// Callbacks run on rank 0 alone under thread DDP: one that changes the weights would change one
+/// replica only, so `fit` refuses it before anything starts.
+#[test]
+fn module_changing_callbacks_are_refused_on_several_devices() {
+    let dir = common::temp_dir("ddp-refuse");
+    let mut config = config(&dir, 1);
+    config.devices = burn_lightning::trainer::Devices::Count(2);
+    config.strategy = burn_lightning::trainer::Strategy::Ddp;
+    let mut trainer = Trainer::new(config).callback(WeightAveraging::ema(0.9));
+    let error = trainer
+        .fit(common::fixed_mlp(8), &mut data(), None)
+        .unwrap_err();
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("`EMAWeightAveraging` changes the module"),
+        "{message}"
+    );
+    assert!(
+        !dir.join("lightning_logs").exists(),
+        "refused before a run directory was made"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -181,6 +181,9 @@ impl BackboneFinetuning {
 }
 
 impl Callback for BackboneFinetuning {
+    fn changes_module(&self) -> bool {
+        true
+    }
     fn state_key(&self) -> String {
         "BackboneFinetuning".into()
     }

@@ -335,6 +335,12 @@ pub trait Callback: Send {
     fn is_monitoring(&self) -> bool {
         false
     }
+    /// Whether this callback writes the module's weights or the optimizers' rates (weight
+    /// averaging, fine-tuning schedules). Callbacks run on rank 0 only, so under thread DDP such
+    /// a callback would change one replica and not the others: `fit` refuses it there.
+    fn changes_module(&self) -> bool {
+        false
+    }
     /// Tells the callback the run directory before anything runs (default checkpoint dirs live there).
     fn set_log_dir(&mut self, log_dir: &std::path::Path) {}
 }

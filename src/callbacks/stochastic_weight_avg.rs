@@ -277,6 +277,9 @@ impl StochasticWeightAveraging {
 }
 
 impl Callback for StochasticWeightAveraging {
+    fn changes_module(&self) -> bool {
+        true
+    }
     fn state_key(&self) -> String {
         "StochasticWeightAveraging".into()
     }

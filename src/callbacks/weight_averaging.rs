@@ -114,16 +114,24 @@ impl Averager {
 
     /// On resume: the module holds the checkpoint's `module` section (the average); takes it as
     /// the average and loads the live weights from `live` into the module. Without a live
-    /// section (a checkpoint written without averaging) the average starts from the module.
+    /// section the checkpoint was written before the first update: its `module` section holds
+    /// the live weights and there is no average yet (as in the run that wrote it, whose
+    /// validation used the live weights).
     pub fn restore_from_checkpoint(
         &mut self,
         module: &mut ModuleHandle<'_>,
         live: Option<&[u8]>,
     ) -> Result<()> {
         self.live = None;
-        self.average = Some(module.snapshot());
-        if let Some(bytes) = live {
-            module.load_record_bytes(bytes)?;
+        match live {
+            Some(bytes) => {
+                self.average = Some(module.snapshot());
+                module.load_record_bytes(bytes)?;
+            }
+            None => {
+                self.average = None;
+                self.n_averaged = 0;
+            }
         }
         Ok(())
     }
@@ -328,6 +336,9 @@ impl WeightAveraging {
 }
 
 impl Callback for WeightAveraging {
+    fn changes_module(&self) -> bool {
+        true
+    }
     fn state_key(&self) -> String {
         match self.avg_fn {
             AveragingFn::Equal => "WeightAveraging".into(),
@@ -494,6 +505,33 @@ mod tests {
         cb.end_training(&mut ModuleHandle::new(&mut net, None))
             .unwrap();
         assert!(close(&params(&mut net), &average));
+    }
+
+    /// A checkpoint written before the first update has no live section: its module section
+    /// holds the live weights, and the resumed callback has no average (as the run that wrote
+    /// it), so validation keeps using the live weights.
+    #[test]
+    fn a_checkpoint_from_before_the_first_update_resumes_without_an_average() {
+        let device = Device::flex().autodiff();
+        let mut net = Net::new(&device);
+        let mut cb = WeightAveraging::ema(0.5);
+        cb.begin_stage(true);
+        let mut sections = std::collections::BTreeMap::new();
+        cb.save_sections(&mut ModuleHandle::new(&mut net, None), &mut sections, "EMA")
+            .unwrap();
+        assert!(sections.is_empty(), "nothing to save before an update");
+        let live = params(&mut net);
+        let mut resumed = WeightAveraging::ema(0.5);
+        resumed.begin_stage(true);
+        resumed
+            .load_sections(&mut ModuleHandle::new(&mut net, None), &sections, "EMA")
+            .unwrap();
+        assert!(resumed.average().is_none());
+        assert_eq!(resumed.n_averaged(), 0);
+        resumed
+            .before_validation(&mut ModuleHandle::new(&mut net, None))
+            .unwrap();
+        assert_eq!(params(&mut net), live);
     }
 
     #[test]

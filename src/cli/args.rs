@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 /// What the runner parses: a command, the shared options, the app's own options.
@@ -110,13 +110,27 @@ pub fn split_overrides(args: Vec<OsString>) -> Result<(Vec<OsString>, Vec<Overri
             Some(v) => v,
             None => match it.next().map(|v| v.into_string()) {
                 Some(Ok(v)) => v,
-                Some(Err(v)) => bail!("override --{key}: the value {v:?} is not UTF-8"),
-                None => bail!("override --{key} needs a value (--{key}=VALUE)"),
+                // Usage errors, as clap's own: exit code 2.
+                Some(Err(v)) => {
+                    return Err(usage_error(format!(
+                        "override --{key}: the value {v:?} is not UTF-8"
+                    )));
+                }
+                None => {
+                    return Err(usage_error(format!(
+                        "override --{key} needs a value (--{key}=VALUE)"
+                    )));
+                }
             },
         };
         overrides.push((key.to_string(), value));
     }
     Ok((rest, overrides))
+}
+
+/// A usage error the runner's `main` reports as clap does (exit code 2).
+fn usage_error(message: String) -> anyhow::Error {
+    clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{message}\n")).into()
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use super::args::{OVERRIDES_HELP, RunnerArgs, RunnerCommand, split_overrides};
 use super::config_help::config_help;
 use crate::checkpoint::Checkpoint;
 use crate::config::apply_override;
-use crate::{Trainer, TrainerConfig};
 
 /// A binary's whole `main`: runs the process's arguments; clap's usage errors exit with 2
 /// (help and version with 0), every other error prints `error: …` and exits with 1.
@@ -49,10 +48,13 @@ pub fn run<A: LightningApp>(args: Vec<OsString>) -> Result<()> {
     {
         return done;
     }
+    let mut ckpt_path = common.ckpt_path.clone();
     let (settings, source) = match (&common.config, &common.ckpt_path) {
         (Some(path), _) => (A::load_config(path, &overrides)?, path.clone()),
         (None, Some(ckpt)) => {
             let path = resolve_without_config(ckpt)?;
+            // The stage loads the very file the settings came from.
+            ckpt_path = Some(path.to_string_lossy().into_owned());
             (settings_from_checkpoint::<A>(&path, &overrides)?, path)
         }
         (None, None) => bail!(
@@ -64,7 +66,7 @@ pub fn run<A: LightningApp>(args: Vec<OsString>) -> Result<()> {
     let session = Session::<A> {
         settings,
         source,
-        ckpt_path: common.ckpt_path,
+        ckpt_path,
         options: args.options,
     };
     if common.print_config {
@@ -81,9 +83,19 @@ pub fn run<A: LightningApp>(args: Vec<OsString>) -> Result<()> {
     }
 }
 
-/// `--ckpt-path` without a config: `last` and `best` are looked up under the default root.
+/// `--ckpt-path` without a config: a checkpoint file. `last` and `best` are looked up under the
+/// run's `trainer.root_dir`, which only the config knows (every shipped config sets its own).
 fn resolve_without_config(ckpt: &str) -> Result<PathBuf> {
-    Trainer::new(TrainerConfig::default()).resolve_checkpoint(ckpt)
+    if matches!(ckpt, "last" | "best") {
+        bail!(
+            "--ckpt-path {ckpt} without -f: `{ckpt}` is looked up under the config's trainer.root_dir; pass the config with -f, or the checkpoint's path"
+        );
+    }
+    let path = PathBuf::from(ckpt);
+    if !path.is_file() {
+        bail!("checkpoint {} does not exist", path.display());
+    }
+    Ok(path)
 }
 
 /// The settings a checkpoint saved as `hparams`, with `overrides` applied and checked: Lightning's

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
 
 use super::ProcessGroup;
@@ -52,7 +52,14 @@ where
         self.inner.prepare_data()
     }
     fn setup(&mut self, stage: Stage) -> Result<()> {
-        self.inner.setup(stage)
+        // The followers wait for this: their module's `configure_model` may read what `setup`
+        // publishes (a `DataHandoff` shared by the replicas).
+        share(
+            &self.group,
+            "datamodule setup",
+            self.inner.setup(stage),
+            |done| done,
+        )
     }
     fn train_dataloader(&mut self) -> Result<DataLoader<Self::Batch>> {
         let world = self.group.world_size();
@@ -92,6 +99,11 @@ pub(crate) struct FollowerData<B> {
 
 impl<B: Batch + Clone> LightningDataModule for FollowerData<B> {
     type Batch = B;
+
+    fn setup(&mut self, _stage: Stage) -> Result<()> {
+        receive::<()>(&self.group, self.rank, "datamodule setup")
+            .context("waiting for rank 0's datamodule setup")
+    }
 
     fn train_dataloader(&mut self) -> Result<DataLoader<B>> {
         let loader: DataLoader<B> = receive(&self.group, self.rank, "train dataloader")?;

@@ -147,7 +147,9 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     if let Some((_, ck)) = &checkpoint {
         module.on_load_checkpoint(&ck.state)?;
     }
-    module.configure_model(&mut run.cx)?;
+    // In turn: replicas sharing a device draw their initial weights from one generator, and
+    // rank 0's weights (broadcast below) must not depend on thread timing.
+    run.in_turn(|run| module.configure_model(&mut run.cx))??;
     let device = run.cx.device.clone();
     module = module.fork(&device).train();
     // Lightning's `_checkpoint_connector` order: the module's weights, the datamodule, then the

@@ -73,6 +73,15 @@ impl Trainer {
             )
         });
         let module_callbacks = module.configure_callbacks();
+        if let Some(cb) = (self.callbacks.iter())
+            .chain(&module_callbacks)
+            .find(|c| c.changes_module())
+        {
+            anyhow::bail!(
+                "callback `{}` changes the module's weights or learning rates, and under trainer.devices > 1 callbacks run on rank 0 alone (the other replicas would drift apart): train on one device with it, or remove it",
+                cb.state_key()
+            );
+        }
         let mut run = self.start_run(module_callbacks, Stage::Fit)?;
         run.cx.strategy = Arc::new(DdpThreads::new(
             RankInfo::single_node(0, world),

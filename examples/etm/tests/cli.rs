@@ -99,6 +99,30 @@ fn seed_config_runs_a_fast_dev_run_step_on_a_20news_layout_corpus() {
     assert_eq!(stdout.matches("topic ").count(), 50, "{}", text(&out));
 }
 
+/// Two CPU ranks: the network is built in `configure_model` from the vocabulary the
+/// datamodule's `setup` publishes, so the second rank must wait for rank 0's `setup`.
+#[test]
+fn two_cpu_ranks_build_the_model_after_rank_zeros_setup() {
+    let dir = temp_dir("ddp");
+    let data = dir.join("20ng");
+    write_newsgroups(&data);
+    let config = seed_config(&dir, &data);
+    let out = etm(
+        &dir,
+        &[
+            "-f",
+            config.to_str().unwrap(),
+            "--trainer.fast_dev_run=2",
+            "--trainer.devices=2",
+            "--trainer.strategy=ddp",
+            "--dataset.params.min_df=2",
+            "--dataset.params.batch_size=16",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[test]
 fn fit_test_predict_and_topics_from_checkpoints() {
     let dir = temp_dir("commands");

@@ -28,8 +28,9 @@ pub trait LightningApp: Sized + 'static {
     /// The config users start from (named when `-f` is missing).
     const EXAMPLE_CONFIG: &'static str;
 
-    /// The whole config; also what checkpoints save as `hparams`, so it must round-trip.
-    type Settings: Serialize + DeserializeOwned + Clone;
+    /// The whole config; also what checkpoints save as `hparams`, so it must round-trip. Its
+    /// JSON schema (`#[derive(schemars::JsonSchema)]`) gives `--help` each key's doc comment.
+    type Settings: Serialize + DeserializeOwned + Clone + schemars::JsonSchema;
     /// The LightningModule.
     type Module: LightningModule;
     /// Its datamodule.

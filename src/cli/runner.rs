@@ -39,7 +39,10 @@ pub fn run<A: LightningApp>(args: Vec<OsString>) -> Result<()> {
         .bin_name(A::NAME)
         .version(A::VERSION)
         .about(A::ABOUT)
-        .after_long_help(format!("{OVERRIDES_HELP}\n\n{}", config_help(&defaults)));
+        .after_long_help(format!(
+            "{OVERRIDES_HELP}\n\n{}",
+            config_help(&defaults, &schemars::schema_for!(A::Settings).to_value())
+        ));
     let matches = command.try_get_matches_from(rest)?;
     let args = RunnerArgs::<A::Options, A::Command>::from_arg_matches(&matches)?;
     let common = args.common;

@@ -24,7 +24,7 @@ pub trait Validate {
 }
 
 /// `name` + `params`, the seed's way of choosing a dataset or a model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Named<P> {
     /// Registered name (e.g. `nyt`, `etm`).
@@ -34,7 +34,7 @@ pub struct Named<P> {
 }
 
 /// A whole experiment: what the seed's `config.yaml` holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentConfig<M, D> {
     /// Seed for sampler order, initialisation and the backend RNG.

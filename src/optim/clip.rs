@@ -7,7 +7,9 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Lightning's `gradient_clip_algorithm`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ClipAlgorithm {
     /// Scale all gradients so that their global L2 norm is at most the clip value.

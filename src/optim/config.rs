@@ -21,7 +21,9 @@ use super::scheduler::{Interval, LrSchedulerState, Mode, ReduceLrOnPlateau};
 use super::warmup::{Decay, WarmupSchedule};
 
 /// Optimizer families, by their PyTorch names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerName {
     /// Adam with L2 weight decay (torch.optim.Adam).
@@ -38,7 +40,7 @@ pub enum OptimizerName {
 }
 
 /// Hyper-parameters of an optimizer, PyTorch's names and defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimizerParams {
     /// Learning rate.
@@ -81,7 +83,7 @@ impl Default for OptimizerParams {
 }
 
 /// `optimizer:` in a config.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerConfig {
     /// Family.
@@ -194,7 +196,7 @@ impl Family {
 }
 
 /// Scheduler families.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SchedulerName {
     /// Constant rate.
@@ -217,7 +219,7 @@ pub enum SchedulerName {
 }
 
 /// Parameters of a scheduler (the ones a family does not use are ignored).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchedulerParams {
     /// StepLR period.
@@ -278,7 +280,7 @@ impl Default for SchedulerParams {
 }
 
 /// `scheduler:` in a config.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchedulerConfig {
     /// Family.

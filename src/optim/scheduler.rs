@@ -12,7 +12,9 @@ use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// When a scheduler steps: after optimizer steps or after epochs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Interval {
     /// Every `frequency` optimizer steps.
@@ -23,7 +25,9 @@ pub enum Interval {
 }
 
 /// Whether a monitored quantity should go down or up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Lower is better.

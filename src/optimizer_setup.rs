@@ -4,12 +4,16 @@
 
 use anyhow::{Result, bail};
 
+use crate::optim::{Interval, SchedulerConfig, SchedulerName};
+
 /// The Trainer as `configure_optimizers` sees it. Answers are computed on demand: asking for the
 /// stepping batches loads the train dataloader early (the fit loop then reuses it), so a module
 /// that does not ask sees the usual hook order.
 pub struct OptimizerSetup<'a> {
     estimate: Option<&'a mut dyn FnMut() -> Result<usize>>,
     cached: Option<usize>,
+    /// `Some(None)`: the Trainer said the epochs are unbounded; `None`: it did not say.
+    max_epochs: Option<Option<usize>>,
 }
 
 impl<'a> OptimizerSetup<'a> {
@@ -18,6 +22,7 @@ impl<'a> OptimizerSetup<'a> {
         Self {
             estimate: Some(estimate),
             cached: None,
+            max_epochs: None,
         }
     }
 
@@ -27,7 +32,53 @@ impl<'a> OptimizerSetup<'a> {
         Self {
             estimate: None,
             cached: None,
+            max_epochs: None,
         }
+    }
+
+    /// Tells the setup the run's `max_epochs` (after `fast_dev_run` and the 1000-epoch default),
+    /// for schedules stepped per epoch.
+    // To be called by the fit loop (`src/loops/fit_loop.rs`, where it builds the setup:
+    // `OptimizerSetup::new(&mut estimate).with_max_epochs(max_epochs)`); that file belongs to
+    // another change in flight, so the call is added there when it lands.
+    #[allow(dead_code)]
+    pub(crate) fn with_max_epochs(mut self, max_epochs: Option<usize>) -> Self {
+        self.max_epochs = Some(max_epochs);
+        self
+    }
+
+    /// Lightning's `trainer.max_epochs`: the epochs the run may take (`max_epochs`, or 1 under
+    /// `fast_dev_run`, or 1000 when neither epochs nor steps are bounded). An error when the
+    /// epochs are unbounded or the Trainer did not say.
+    pub fn max_epochs(&self) -> Result<usize> {
+        match self.max_epochs {
+            Some(Some(n)) => Ok(n.max(1)),
+            Some(None) => bail!(
+                "max_epochs: the run's epochs are unbounded (bounded by max_steps or time); a schedule stepped per epoch needs trainer.max_epochs"
+            ),
+            None => bail!(
+                "max_epochs: the Trainer did not pass its max_epochs to configure_optimizers (outside Trainer::fit, or a fit loop that does not call OptimizerSetup::with_max_epochs)"
+            ),
+        }
+    }
+
+    /// The length a schedule needs, in its own intervals, when it is a warm-up schedule whose
+    /// config leaves `num_training_steps` null: the run's optimizer steps
+    /// ([`estimated_stepping_batches`](Self::estimated_stepping_batches)) for `interval: step`,
+    /// [`max_epochs`](Self::max_epochs) for `interval: epoch`. `None` for every other schedule,
+    /// which is then built without asking (so the train dataloader is not loaded early).
+    pub fn schedule_length(&mut self, scheduler: &SchedulerConfig) -> Result<Option<usize>> {
+        let warmup = matches!(
+            scheduler.name,
+            SchedulerName::CosineWarmup | SchedulerName::LinearWarmup
+        );
+        if !warmup || scheduler.params.num_training_steps.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(match scheduler.params.interval {
+            Interval::Step => self.estimated_stepping_batches()?,
+            Interval::Epoch => self.max_epochs()?,
+        }))
     }
 
     /// Optimizer steps the whole `fit` will take: per epoch, the training batches (after
@@ -117,5 +168,40 @@ mod tests {
                 .estimated_stepping_batches()
                 .is_err()
         );
+    }
+
+    fn scheduler(name: SchedulerName, interval: Interval) -> SchedulerConfig {
+        let mut config = SchedulerConfig {
+            name,
+            params: Default::default(),
+        };
+        config.params.interval = interval;
+        config
+    }
+
+    #[test]
+    fn schedule_length_asks_only_for_warmup_schedules_without_a_length() {
+        let mut estimate = || Ok(40);
+        let mut setup = OptimizerSetup::new(&mut estimate).with_max_epochs(Some(3));
+        let step = scheduler(SchedulerName::LinearWarmup, Interval::Step);
+        let epoch = scheduler(SchedulerName::CosineWarmup, Interval::Epoch);
+        assert_eq!(setup.schedule_length(&step).unwrap(), Some(40));
+        assert_eq!(setup.schedule_length(&epoch).unwrap(), Some(3));
+        let mut fixed = step.clone();
+        fixed.params.num_training_steps = Some(9);
+        assert_eq!(setup.schedule_length(&fixed).unwrap(), None);
+
+        // Schedules that need no length never touch the data, even where it cannot be loaded.
+        let mut failing = || bail!("must not load");
+        let mut setup = OptimizerSetup::new(&mut failing);
+        let step_lr = scheduler(SchedulerName::StepLr, Interval::Epoch);
+        assert_eq!(setup.schedule_length(&step_lr).unwrap(), None);
+        assert!(setup.schedule_length(&step).is_err());
+        assert!(
+            setup.schedule_length(&epoch).is_err(),
+            "max_epochs not given"
+        );
+        let mut unbounded = OptimizerSetup::detached().with_max_epochs(None);
+        assert!(unbounded.schedule_length(&epoch).is_err());
     }
 }

@@ -330,12 +330,17 @@ impl SchedulerConfig {
                 let total = p.num_training_steps.or(num_training_steps).ok_or_else(|| {
                     anyhow!("scheduler.params.num_training_steps is needed by `{:?}` (this module cannot compute it)", self.name)
                 })?;
-                if p.num_warmup_steps > total {
-                    bail!(
-                        "scheduler.params.num_warmup_steps ({}) exceeds the {total} training steps",
+                // A run shorter than its warm-up (fast_dev_run, a short max_steps) ends while
+                // warming up, as HF's schedules let it: the rates of its steps are the warm-up's.
+                let total = if p.num_warmup_steps > total {
+                    eprintln!(
+                        "warning: scheduler.params.num_warmup_steps ({}) exceeds the run's {total} training steps; it ends during the warm-up",
                         p.num_warmup_steps
                     );
-                }
+                    p.num_warmup_steps
+                } else {
+                    total
+                };
                 let decay = match self.name {
                     SchedulerName::CosineWarmup => Decay::Cosine {
                         num_cycles: p.num_cycles,

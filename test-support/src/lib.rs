@@ -140,6 +140,29 @@ pub fn print_scaling(unit: &str, per_second: impl Fn(usize) -> f64) {
     );
 }
 
+/// Checks, from the rates a `LearningRateMonitor` logged every batch (`column` of a
+/// `metrics.csv`), that a linear warm-up + linear decay schedule ends exactly with the run: the
+/// rate of the last optimizer step is one decay step above 0 (a schedule sized for more steps
+/// stops higher, one sized for fewer reaches 0 before the run ends). Returns the distinct rates.
+pub fn assert_linear_decay_ends_on_the_last_step(metrics: &str, column: &str) -> Vec<f64> {
+    let mut rates = metrics_column(metrics, column);
+    // Batches of one accumulation window share their step's rate.
+    rates.dedup();
+    let n = rates.len();
+    assert!(n >= 3, "too few steps to see the decay: {rates:?}");
+    let (before, last) = (rates[n - 2], rates[n - 1]);
+    let decay = before - last;
+    assert!(
+        last > 0.0 && decay > 0.0,
+        "the rate decays and is not 0 before the last step: {rates:?}"
+    );
+    assert!(
+        (last - decay).abs() <= 1e-9 * before,
+        "the last step's rate {last} should be one decay step ({decay}) above 0: the schedule's length differs from the steps taken: {rates:?}"
+    );
+    rates
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,8 +20,6 @@ use burn_lightning::optim::{OptimizerConfig, SchedulerConfig};
 pub struct BertDataInfo {
     /// The tokenizer (loaded, or trained on the corpus): its size is the model's vocabulary.
     pub tokenizer: Arc<BertTokenizer>,
-    /// Training examples (one rank's share is what an epoch steps through).
-    pub train_examples: usize,
 }
 
 /// A module not built yet: its settings and where the data's sizes will come from.
@@ -38,52 +36,29 @@ pub struct LazyBert {
 pub struct Recipe {
     /// AdamW (or another family) and its weight decay; biases and LayerNorms take none.
     pub optimizer: OptimizerConfig,
-    /// The LR schedule; null: constant.
+    /// The LR schedule; null: constant. Warm-up schedules are sized in `configure_optimizers`
+    /// from the Trainer's `estimated_stepping_batches`.
     pub scheduler: Option<SchedulerConfig>,
-    /// Optimizer steps in the whole run (sizes warm-up schedules stepped per batch).
-    pub num_training_steps: usize,
-    /// Epochs in the run (sizes warm-up schedules stepped per epoch).
-    pub epochs: usize,
     /// Progress line every this many batches (0: off).
     pub print_freq: usize,
 }
 
 impl LazyBert {
-    /// The model, its config and the run's optimizer steps, on `device` (seeded first, so the
-    /// same seed gives the same initial weights), sized by the published data.
-    pub fn build(&self, device: &Device) -> Result<(BertForPreTraining, BertConfig, usize)> {
+    /// The model and its config on `device` (seeded first, so the same seed gives the same
+    /// initial weights), sized by the published tokenizer.
+    pub fn build(&self, device: &Device) -> Result<(BertForPreTraining, BertConfig)> {
         let data = self.data.get()?;
         device.seed(self.config.seed.unwrap_or(0));
         let (bert_config, model) = build_model(&self.config, &data.tokenizer, device)?;
-        Ok((
-            model,
-            bert_config,
-            training_steps(&self.config, data.train_examples),
-        ))
+        Ok((model, bert_config))
     }
 }
 
-/// The run's optimizer steps, which size warm-up schedules stepped per batch.
-///
-/// The one place the example computes it; once the Trainer offers
-/// `estimated_stepping_batches()` in `configure_optimizers`, that replaces this call.
-pub fn training_steps(config: &PretrainConfig, train_examples: usize) -> usize {
-    let epochs = config.trainer.max_epochs.unwrap_or(1).max(1) as usize;
-    let accumulate = config.trainer.accumulate_grad_batches.max(1);
-    let per_rank = config.trainer.examples_per_rank(train_examples);
-    per_rank
-        .div_ceil(config.dataset.params.batch_size)
-        .div_ceil(accumulate)
-        * epochs
-}
-
-/// The recipe of `config`, with `num_training_steps` steps.
-pub fn recipe(config: &PretrainConfig, num_training_steps: usize) -> Recipe {
+/// The recipe of `config`.
+pub fn recipe(config: &PretrainConfig) -> Recipe {
     Recipe {
         optimizer: config.optimizer.clone(),
         scheduler: config.scheduler.clone(),
-        num_training_steps,
-        epochs: config.trainer.max_epochs.unwrap_or(1).max(1) as usize,
         print_freq: config.model.params.print_freq,
     }
 }

@@ -240,7 +240,8 @@ pub fn load_config(path: &Path, overrides: &[(String, String)]) -> Result<Pretra
 }
 
 /// A fresh module over `tokenizer` (the seed fixes the initial weights), for callers that set
-/// the data up themselves; set its step count with `set_training_steps`.
+/// the data up themselves (warm-up schedules are sized by the Trainer's
+/// `estimated_stepping_batches` when `fit` calls `configure_optimizers`).
 pub fn build_module(
     config: &PretrainConfig,
     tokenizer: &BertTokenizer,
@@ -249,7 +250,7 @@ pub fn build_module(
     device.seed(config.seed.unwrap_or(0));
     let (bert_config, model) = build_model(config, tokenizer, &device)?;
     Ok((
-        BertPretrainingModule::new(model, recipe(config, 0)),
+        BertPretrainingModule::new(model, recipe(config)),
         bert_config,
     ))
 }

@@ -335,7 +335,6 @@ impl LightningDataModule for PretrainingDataModule {
             println!("{}", self.summary()?);
             handoff.publish(BertDataInfo {
                 tokenizer: self.tokenizer()?,
-                train_examples: self.examples()?.train.len(),
             });
         }
         Ok(())

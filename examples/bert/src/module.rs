@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn_lightning::OptimizerSetup;
 use burn_lightning::callbacks::{Callback, LearningRateMonitor, ModelCheckpoint};
 use burn_lightning::optim::{
-    Interval, LightningOptimizer, Mode, Optimizers, SchedulerConfig, SchedulerName, is_no_decay,
+    LightningOptimizer, Mode, Optimizers, SchedulerConfig, SchedulerName, is_no_decay,
     parameters_where,
 };
 use burn_lightning::{HookContext, LightningModule, LogOptions};
@@ -110,9 +110,9 @@ impl BertPretrainingModule {
     }
 
     /// A module whose model `configure_model` builds, once the datamodule's `setup` has
-    /// published the tokenizer; the recipe's step count is set then too.
+    /// published the tokenizer (the schedule is sized in `configure_optimizers`).
     pub fn lazy(parts: LazyBert) -> Self {
-        let recipe = crate::assemble::recipe(&parts.config, 0);
+        let recipe = crate::assemble::recipe(&parts.config);
         Self {
             model: None,
             bert_config: None,
@@ -132,10 +132,9 @@ impl BertPretrainingModule {
             .lazy
             .as_ref()
             .context("the BERT module has neither a model nor the settings to build one")?;
-        let (model, bert_config, steps) = lazy.build(device)?;
+        let (model, bert_config) = lazy.build(device)?;
         self.model = Some(model);
         self.bert_config = Some(bert_config);
-        self.set_training_steps(steps);
         Ok(())
     }
 
@@ -154,12 +153,6 @@ impl BertPretrainingModule {
     /// What the last validation epoch scored.
     pub fn scores(&self) -> &PretrainingScores {
         &self.epoch
-    }
-
-    /// Sets the run's optimizer steps (known once the data is), which sizes warm-up schedules
-    /// stepped per batch.
-    pub fn set_training_steps(&mut self, steps: usize) {
-        Arc::make_mut(&mut self.recipe).num_training_steps = steps;
     }
 
     fn score(&self, batch: &PretrainingBatch) -> Result<StepScores> {
@@ -297,7 +290,7 @@ impl LightningModule for BertPretrainingModule {
         Ok(())
     }
 
-    fn configure_optimizers(&mut self, _trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
+    fn configure_optimizers(&mut self, trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
         let r = &self.recipe;
         let no_decay = parameters_where(self.net()?, is_no_decay);
         let optimizer = r.optimizer.init_with_no_decay(no_decay)?;
@@ -305,13 +298,11 @@ impl LightningModule for BertPretrainingModule {
             name: SchedulerName::Constant,
             params: Default::default(),
         });
-        let length = if scheduler.params.interval == Interval::Step {
-            r.num_training_steps
-        } else {
-            r.epochs
-        };
+        // Warm-up schedules span the run the Trainer will take (Lightning's
+        // `trainer.estimated_stepping_batches`), however its batches, accumulation and limits add up.
+        let length = trainer.schedule_length(&scheduler)?;
         let lr = r.optimizer.params.lr;
-        let state = scheduler.init_groups(lr, &[], Some(length))?;
+        let state = scheduler.init_groups(lr, &[], length)?;
         Ok(Optimizers(vec![
             LightningOptimizer::new(optimizer, lr).with_scheduler(state),
         ]))

@@ -381,3 +381,30 @@ fn help_version_and_usage_errors_follow_clap() {
         text(&out)
     );
 }
+
+/// The warm-up + linear decay schedule is sized by the Trainer's `estimated_stepping_batches`:
+/// with 5 batches an epoch (`limit_train_batches`) in windows of 3 (`accumulate_grad_batches`)
+/// over 3 epochs, it spans the run's 6 optimizer steps and reaches its last rate on the last.
+#[test]
+fn the_schedule_spans_the_steps_the_trainer_takes() {
+    let dir = temp_dir("schedule");
+    let config = write_config(&dir);
+    let out = bert(
+        &dir,
+        &[
+            "fit",
+            "-f",
+            config.to_str().unwrap(),
+            "--trainer.max_epochs=3",
+            "--trainer.limit_train_batches=5",
+            "--trainer.accumulate_grad_batches=3",
+            "--trainer.limit_val_batches=1",
+            "--scheduler.params.num_warmup_steps=1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let metrics =
+        std::fs::read_to_string(dir.join("run/lightning_logs/version_0/metrics.csv")).unwrap();
+    let rates = test_support::assert_linear_decay_ends_on_the_last_step(&metrics, "lr-optimizer");
+    assert_eq!(rates.len(), 6, "one rate per optimizer step: {rates:?}");
+}

@@ -19,8 +19,6 @@ use crate::weights::load_pretrained;
 pub struct DebertaDataInfo {
     /// The tokenizer: the scratch encoder's vocabulary is its size.
     pub tokenizer: Arc<DebertaTokenizer>,
-    /// Rows the fold trains on (0 where nothing trains).
-    pub train_rows: usize,
 }
 
 /// A module not built yet: its settings, its fold, and where the data's sizes will come from.
@@ -35,14 +33,10 @@ pub struct LazyClassifier {
 }
 
 impl LazyClassifier {
-    /// The network, its recipe (with the run's step count) and the encoder's config, on
-    /// `device`.
+    /// The network, its recipe and the encoder's config, on `device`.
     pub fn build(&self, device: &Device) -> Result<(DebertaClassifier, Recipe, DebertaV2Config)> {
         let data = self.data.get()?;
-        let (model, mut recipe, encoder_config) =
-            build_classifier(&self.config, &data.tokenizer, self.fold, device)?;
-        recipe.num_training_steps = training_steps(&self.config, data.train_rows);
-        Ok((model, recipe, encoder_config))
+        build_classifier(&self.config, &data.tokenizer, self.fold, device)
     }
 }
 
@@ -51,7 +45,8 @@ impl LazyClassifier {
 pub struct Recipe {
     /// AdamW (or another family) and its weight decay.
     pub optimizer: OptimizerConfig,
-    /// The LR schedule; null: constant rates.
+    /// The LR schedule; null: constant rates. Warm-up schedules are sized in
+    /// `configure_optimizers` from the Trainer's `estimated_stepping_batches`.
     pub scheduler: Option<SchedulerConfig>,
     /// Encoder rate.
     pub encoder_lr: f64,
@@ -59,10 +54,6 @@ pub struct Recipe {
     pub decoder_lr: f64,
     /// Layer-wise decay of the encoder rate (1: off).
     pub layerwise_lr_decay: f64,
-    /// Optimizer steps in the whole run (sizes warm-up schedules stepped per batch).
-    pub num_training_steps: usize,
-    /// Epochs in the run (sizes warm-up schedules stepped per epoch).
-    pub epochs: usize,
     /// Progress line every this many batches (0: off).
     pub print_freq: usize,
     /// 1: binary with one logit; more: classes.
@@ -133,7 +124,6 @@ pub fn build_classifier(
     let encoder_lr = params.encoder_lr.unwrap_or(config.optimizer.params.lr);
     let mut optimizer = config.optimizer.clone();
     optimizer.params.lr = encoder_lr;
-    let epochs = config.trainer.max_epochs.unwrap_or(1).max(1) as usize;
     Ok((
         model,
         Recipe {
@@ -142,8 +132,6 @@ pub fn build_classifier(
             encoder_lr,
             decoder_lr: params.decoder_lr.unwrap_or(encoder_lr),
             layerwise_lr_decay: params.layerwise_lr_decay,
-            num_training_steps: 0,
-            epochs,
             print_freq: params.print_freq,
             num_classes: params.num_classes,
             fold,
@@ -151,20 +139,4 @@ pub fn build_classifier(
         },
         encoder_config,
     ))
-}
-
-/// Optimizer steps in a run over `train_rows` rows.
-///
-/// The one place the example computes it; once the Trainer offers
-/// `estimated_stepping_batches()` in `configure_optimizers`, that replaces this call.
-pub fn training_steps(config: &ClassifierConfig, train_rows: usize) -> usize {
-    let p = &config.dataset.params;
-    let train_rows = config.trainer.examples_per_rank(train_rows);
-    let batches = if train_rows > p.batch_size {
-        train_rows / p.batch_size
-    } else {
-        1
-    };
-    let epochs = config.trainer.max_epochs.unwrap_or(1).max(1) as usize;
-    batches.div_ceil(config.model.params.gradient_accumulation_steps) * epochs
 }

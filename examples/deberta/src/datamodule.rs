@@ -73,10 +73,8 @@ impl FoldDataModule {
     /// Publishes what the module sizes itself by, when a handoff is set.
     fn publish(&self) -> Result<()> {
         if let Some(handoff) = &self.published {
-            let table = self.table()?;
             handoff.publish(DebertaDataInfo {
                 tokenizer: self.tokenizer()?,
-                train_rows: table.folds.iter().filter(|&&f| f != self.fold).count(),
             });
         }
         Ok(())
@@ -297,7 +295,6 @@ impl LightningDataModule for PredictDataModule {
             .collect::<Result<Vec<_>>>()?;
         self.published.publish(DebertaDataInfo {
             tokenizer: tokenizer.clone(),
-            train_rows: 0,
         });
         self.tokenizer = Some(tokenizer);
         Ok(())

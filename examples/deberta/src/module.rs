@@ -148,8 +148,6 @@ impl ClassifierModule {
             encoder_lr: 0.0,
             decoder_lr: 0.0,
             layerwise_lr_decay: 1.0,
-            num_training_steps: 0,
-            epochs: 1,
             print_freq: 0,
             num_classes: parts.config.model.params.num_classes,
             fold: parts.fold,
@@ -197,12 +195,6 @@ impl ClassifierModule {
     /// What the last validation epoch scored.
     pub fn scores(&self) -> &EpochScores {
         &self.epoch
-    }
-
-    /// Sets the run's optimizer steps (known once the fold's size is), which sizes warm-up
-    /// schedules stepped per batch.
-    pub fn set_training_steps(&mut self, steps: usize) {
-        Arc::make_mut(&mut self.recipe).num_training_steps = steps;
     }
 
     /// Per-example losses (batch), from logits (batch × classes).
@@ -407,7 +399,7 @@ impl LightningModule for ClassifierModule {
         Ok(self.probabilities(self.net()?.forward(&batch.encoded)))
     }
 
-    fn configure_optimizers(&mut self, _trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
+    fn configure_optimizers(&mut self, trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
         let (groups, no_decay) = self.parameter_groups()?;
         let r = &self.recipe;
         let optimizer = r.optimizer.init_with_no_decay(no_decay)?;
@@ -415,13 +407,10 @@ impl LightningModule for ClassifierModule {
             name: burn_lightning::optim::SchedulerName::Constant,
             params: Default::default(),
         });
-        let per_step = scheduler.params.interval == burn_lightning::optim::Interval::Step;
-        let length = if per_step {
-            r.num_training_steps
-        } else {
-            r.epochs
-        };
-        let state = scheduler.init_groups(r.encoder_lr, &groups, Some(length))?;
+        // Warm-up schedules span the run the Trainer will take (Lightning's
+        // `trainer.estimated_stepping_batches`): folds, accumulation and limits included.
+        let length = trainer.schedule_length(&scheduler)?;
+        let state = scheduler.init_groups(r.encoder_lr, &groups, length)?;
         Ok(Optimizers(vec![
             LightningOptimizer::new(optimizer, r.encoder_lr)
                 .with_scheduler(state)

@@ -433,3 +433,40 @@ fn the_encoder_can_stay_frozen_for_the_first_epochs() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// The warm-up + linear decay schedule is sized by the Trainer's `estimated_stepping_batches`:
+/// with 5 batches an epoch (`limit_train_batches`) in windows of 3 (`accumulate_grad_batches`)
+/// over 3 epochs, both groups' schedules span the fold's 6 optimizer steps.
+#[test]
+fn the_schedule_spans_the_steps_the_trainer_takes() {
+    let dir = temp_dir("schedule");
+    let csv = dir.join("reviews.csv");
+    write_reviews(&csv);
+    let config = write_config(&dir, &csv);
+    let out = deberta(
+        &dir,
+        &[
+            "fit",
+            "-f",
+            config.to_str().unwrap(),
+            "--trainer.max_epochs=3",
+            "--trainer.limit_train_batches=5",
+            "--trainer.accumulate_grad_batches=3",
+            "--trainer.limit_val_batches=1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    for fold in ["fold_0", "fold_1"] {
+        let metrics =
+            std::fs::read_to_string(dir.join(fold).join("lightning_logs/version_0/metrics.csv"))
+                .unwrap();
+        for group in ["lr-optimizer/encoder", "lr-optimizer/head"] {
+            let rates = test_support::assert_linear_decay_ends_on_the_last_step(&metrics, group);
+            assert_eq!(
+                rates.len(),
+                6,
+                "{fold} {group}: one rate per step: {rates:?}"
+            );
+        }
+    }
+}

@@ -308,12 +308,15 @@ impl LightningModule for EtmModule {
         Ok(self.net()?.topic_proportions(batch))
     }
 
-    fn configure_optimizers(&mut self, _trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
+    fn configure_optimizers(&mut self, trainer: &mut OptimizerSetup<'_>) -> Result<Optimizers> {
         let context = self.ctx()?;
         let lr = context.optimizer.params.lr;
         let mut optimizer = LightningOptimizer::new(context.optimizer.init()?, lr);
         if let Some(s) = &context.scheduler {
-            optimizer = optimizer.with_scheduler(s.init(lr)?);
+            // The shipped step_lr/plateau schedules need no length; a warm-up one is sized to
+            // the run by the Trainer (`estimated_stepping_batches`).
+            let length = trainer.schedule_length(s)?;
+            optimizer = optimizer.with_scheduler(s.init_groups(lr, &[], length)?);
         }
         Ok(Optimizers(vec![optimizer]))
     }

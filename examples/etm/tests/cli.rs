@@ -401,3 +401,41 @@ fn help_version_and_usage_errors_follow_clap() {
         text(&out)
     );
 }
+
+/// A warm-up + linear decay schedule (the shipped ones need no length) is sized by the Trainer's
+/// `estimated_stepping_batches`: 3 batches an epoch (`limit_train_batches`) in windows of 2
+/// (`accumulate_grad_batches`) over 3 epochs make 6 optimizer steps, which it spans exactly.
+#[test]
+fn a_warmup_schedule_spans_the_steps_the_trainer_takes() {
+    let dir = temp_dir("schedule");
+    let data = dir.join("20ng");
+    write_newsgroups(&data);
+    let config = seed_config(&dir, &data);
+    let out = etm(
+        &dir,
+        &[
+            "fit",
+            "-f",
+            config.to_str().unwrap(),
+            "--dataset.params.min_df=2",
+            "--dataset.params.batch_size=16",
+            "--model.params.num_topics=3",
+            "--model.params.rho_size=8",
+            "--model.params.t_hidden_size=16",
+            "--scheduler.name=linear_warmup",
+            "--scheduler.params.interval=step",
+            "--scheduler.params.num_warmup_steps=1",
+            "--trainer.max_epochs=3",
+            "--trainer.limit_train_batches=3",
+            "--trainer.accumulate_grad_batches=2",
+            "--trainer.log_every_n_steps=1",
+            "--trainer.progress_bar_refresh_rate=0",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let metrics =
+        std::fs::read_to_string(dir.join("experiments/lightning_logs/version_0/metrics.csv"))
+            .unwrap();
+    let rates = test_support::assert_linear_decay_ends_on_the_last_step(&metrics, "lr-optimizer");
+    assert_eq!(rates.len(), 6, "one rate per optimizer step: {rates:?}");
+}

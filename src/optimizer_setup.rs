@@ -38,10 +38,6 @@ impl<'a> OptimizerSetup<'a> {
 
     /// Tells the setup the run's `max_epochs` (after `fast_dev_run` and the 1000-epoch default),
     /// for schedules stepped per epoch.
-    // To be called by the fit loop (`src/loops/fit_loop.rs`, where it builds the setup:
-    // `OptimizerSetup::new(&mut estimate).with_max_epochs(max_epochs)`); that file belongs to
-    // another change in flight, so the call is added there when it lands.
-    #[allow(dead_code)]
     pub(crate) fn with_max_epochs(mut self, max_epochs: Option<usize>) -> Self {
         self.max_epochs = Some(max_epochs);
         self

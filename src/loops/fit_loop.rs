@@ -197,7 +197,9 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             )
         };
         module
-            .configure_optimizers(&mut OptimizerSetup::new(&mut estimate))?
+            .configure_optimizers(
+                &mut OptimizerSetup::new(&mut estimate).with_max_epochs(max_epochs),
+            )?
             .0
     };
     if optimizers.is_empty() {

@@ -5,7 +5,8 @@
 //! [`LightningDataModule`], and hand both to a [`Trainer`].
 //!
 //! Models' building blocks (fused layers, Hugging Face checkpoint and tokenizer I/O, packaged
-//! data) live apart, in the `burn-lightning-toolkit` crate (`lightning_toolkit`).
+//! data) live apart, in the `burn-lightning-toolkit` crate (`lightning_toolkit`), which this crate
+//! does not depend on.
 //!
 //! `global_step` counts optimizer steps; it is the x-axis of every logged metric.
 
@@ -47,6 +48,6 @@ pub use trainer::{Stage, Trainer, TrainerConfig};
 
 /// Re-export of burn, so examples use the same version.
 pub use burn;
-/// Atomic file writes: the toolkit crate's, which its checkpoint and archive writers share
-/// (the toolkit is the lower crate; it never depends on the trainer).
-pub use lightning_toolkit::fs;
+/// Atomic file writes: the `burn-lightning-fs` crate, which the toolkit re-exports too (a crate
+/// of its own so that the trainer does not depend on the toolkit).
+pub use lightning_fs as fs;

@@ -2,7 +2,7 @@
 //!
 //! What models need besides the training loop, apart from it (as burn keeps `burn-nn` apart from
 //! `burn-train`, and candle `candle-transformers` apart from `candle-nn`): the examples build on
-//! it, the trainer does not.
+//! it, the trainer does not depend on it.
 //!
 //! - [`nn`]: layers' forward passes fused for the CPU backend (LayerNorm, softmax, GELU,
 //!   dropout, cross-entropy), Hugging Face activations and initialisation, and the
@@ -13,19 +13,22 @@
 //! - [`tokenizer`]: `tokenizer.json` loading, its SentencePiece charsmaps checked first;
 //! - [`data`]: corpora on disk (CSV tables, file trees) and real data shipped inside Python
 //!   packages, fetched with pinned hashes;
-//! - [`fs`]: atomic file writes.
+//! - [`fs`]: atomic file writes (the `burn-lightning-fs` crate, re-exported).
 //!
-//! Dependency direction: this crate depends on burn only, never on the trainer. [`fs`] lives
-//! here, the lower of the two crates, because both need it (checkpoint and archive writes here;
-//! checkpoints, loggers and `hparams.yaml` in the trainer): the trainer re-exports it as
-//! `burn_lightning::fs`, so there is one copy and no cycle.
+//! Dependency direction: this crate depends on burn and `burn-lightning-fs` only, never on the
+//! trainer, and the trainer never on it. Atomic writes are needed on both sides (checkpoint and
+//! archive writes here; checkpoints, loggers and `hparams.yaml` in the trainer), so they live in
+//! the small `burn-lightning-fs` crate below both, re-exported as `lightning_toolkit::fs` and
+//! `burn_lightning::fs`: one copy, and the trainer does not compile this crate's dependencies.
 
 pub mod data;
-pub mod fs;
 pub mod hf;
 pub mod host_kernels;
 pub mod nn;
 pub mod tokenizer;
+
+/// Atomic file writes, shared with the trainer (the `burn-lightning-fs` crate).
+pub use lightning_fs as fs;
 
 /// Re-export of burn, so that users build on the same version.
 pub use burn;

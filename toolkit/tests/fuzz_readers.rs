@@ -1,4 +1,4 @@
-//! Seeded fuzzing of the framework's readers of outside input: CSV tables and safetensors
+//! Seeded fuzzing of the toolkit's readers of outside input: CSV tables and safetensors
 //! files (read whole, and loaded into a module). Each mutated file loads or is refused with an
 //! error: never a panic, an abort or a hang. Case counts are fixed so CI stays fast.
 

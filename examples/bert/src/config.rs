@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
 use lightning_toolkit::hf::config::{
-    ensure_dropout_probabilities, parse_config_json, read_config_text, write_config_json,
+    HfConfig, config_from_json, ensure_dropout_probabilities, read_config_json, write_config_json,
 };
 pub use lightning_toolkit::nn::HiddenAct;
-use lightning_toolkit::nn::SelfOutputConfig;
+use lightning_toolkit::nn::{IntermediateConfig, SelfOutputConfig};
 
 /// `config.json` of a BERT checkpoint (`model_type: bert`), with transformers' defaults for
 /// absent keys. Keys this crate does not use are kept, so an exported config round-trips.
@@ -94,6 +94,12 @@ fn absolute() -> String {
     "absolute".into()
 }
 
+impl HfConfig for BertConfig {
+    fn validate(&self) -> Result<()> {
+        BertConfig::validate(self)
+    }
+}
+
 impl BertConfig {
     /// A config of the given sizes with transformers' defaults otherwise.
     pub fn new(
@@ -112,16 +118,14 @@ impl BertConfig {
         config
     }
 
-    /// Parses `config.json` text; errors name the key. `source` names it in messages.
-    pub fn from_json(text: &str, source: &str) -> Result<Self> {
-        let config: Self = parse_config_json(text).with_context(|| source.to_string())?;
-        config.validate().with_context(|| source.to_string())?;
-        Ok(config)
+    /// Parses and checks `config.json` text; errors name the key or the rule.
+    pub fn from_json(text: &str) -> Result<Self> {
+        config_from_json(text)
     }
 
-    /// Reads a `config.json` file.
+    /// Reads and checks a `config.json` file; errors name the file, then the key or the rule.
     pub fn from_file(path: &Path) -> Result<Self> {
-        Self::from_json(&read_config_text(path)?, &path.display().to_string())
+        read_config_json(path)
     }
 
     /// Writes `config.json` (atomically).
@@ -180,6 +184,15 @@ impl SelfOutputConfig for BertConfig {
     }
 }
 
+impl IntermediateConfig for BertConfig {
+    fn intermediate_size(&self) -> usize {
+        self.intermediate_size
+    }
+    fn hidden_act(&self) -> HiddenAct {
+        self.hidden_act
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,7 +223,7 @@ mod tests {
 
     #[test]
     fn minilm_config_reads_and_round_trips() {
-        let config = BertConfig::from_json(MINILM, "config.json").unwrap();
+        let config = BertConfig::from_json(MINILM).unwrap();
         assert_eq!(
             (
                 config.hidden_size,
@@ -224,24 +237,28 @@ mod tests {
             "nreimers/MiniLM-L6-H384-uncased"
         );
         let again = serde_json::to_string(&config).unwrap();
-        assert_eq!(BertConfig::from_json(&again, "again").unwrap(), config);
+        assert_eq!(BertConfig::from_json(&again).unwrap(), config);
     }
 
     #[test]
     fn bad_configs_name_the_key_or_the_rule() {
-        let err = BertConfig::from_json(r#"{"hidden_size": "wide"}"#, "c.json").unwrap_err();
+        let dir = std::env::temp_dir().join(format!("bert-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.json");
+        std::fs::write(&file, r#"{"hidden_size": "wide"}"#).unwrap();
+        let err = BertConfig::from_file(&file).unwrap_err();
         assert!(
             format!("{err:#}").contains("c.json: key `hidden_size`"),
             "{err:#}"
         );
-        let err = BertConfig::from_json(r#"{"hidden_act": "swish"}"#, "c.json").unwrap_err();
+        std::fs::remove_dir_all(dir).ok();
+        let err = BertConfig::from_json(r#"{"hidden_act": "swish"}"#).unwrap_err();
         assert!(format!("{err:#}").contains("hidden_act"), "{err:#}");
         let err =
-            BertConfig::from_json(r#"{"hidden_size": 30, "num_attention_heads": 4}"#, "c.json")
-                .unwrap_err();
+            BertConfig::from_json(r#"{"hidden_size": 30, "num_attention_heads": 4}"#).unwrap_err();
         assert!(format!("{err:#}").contains("not a multiple"), "{err:#}");
-        let err = BertConfig::from_json(r#"{"position_embedding_type": "relative_key"}"#, "c")
-            .unwrap_err();
+        let err =
+            BertConfig::from_json(r#"{"position_embedding_type": "relative_key"}"#).unwrap_err();
         assert!(format!("{err:#}").contains("relative_key"), "{err:#}");
     }
 }

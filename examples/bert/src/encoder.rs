@@ -5,20 +5,11 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use burn::tensor::activation::tanh;
-use lightning_toolkit::nn::SelfOutput;
+use lightning_toolkit::nn::{Intermediate, SelfOutput};
 
 use crate::attention::{BertAttention, attention_mask_bias};
-use crate::config::{BertConfig, HiddenAct};
+use crate::config::BertConfig;
 use crate::embeddings::BertEmbeddings;
-
-/// `BertIntermediate`: the feed-forward expansion and its activation.
-#[derive(Module, Debug)]
-pub struct BertIntermediate {
-    /// hidden → intermediate.
-    pub dense: Linear,
-    #[module(skip)]
-    act: HiddenAct,
-}
 
 /// One post-LayerNorm transformer layer: attention block, then feed-forward block (HF `output`).
 #[derive(Module, Debug)]
@@ -26,7 +17,7 @@ pub struct BertLayer {
     /// Attention and its output block.
     pub attention: BertAttention,
     /// Feed-forward expansion.
-    pub intermediate: BertIntermediate,
+    pub intermediate: Intermediate,
     /// Feed-forward output block (HF `BertOutput`: intermediate → hidden, residual, LayerNorm).
     pub output: SelfOutput,
 }
@@ -35,20 +26,14 @@ impl BertLayer {
     fn new(config: &BertConfig, device: &Device) -> Self {
         Self {
             attention: BertAttention::new(config, device),
-            intermediate: BertIntermediate {
-                dense: LinearConfig::new(config.hidden_size, config.intermediate_size).init(device),
-                act: config.hidden_act,
-            },
+            intermediate: Intermediate::new(config, device),
             output: SelfOutput::new(config, config.intermediate_size, device),
         }
     }
 
     fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
         let attended = self.attention.forward(hidden, mask_bias);
-        let expanded = self
-            .intermediate
-            .act
-            .forward(self.intermediate.dense.forward(attended.clone()));
+        let expanded = self.intermediate.forward(attended.clone());
         self.output.forward(expanded, attended)
     }
 }

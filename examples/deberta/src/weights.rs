@@ -149,11 +149,8 @@ fn parameter_count(config: &DebertaV2Config) -> u128 {
 pub fn load_weights(model: &mut DebertaV2Model, dir: &Path) -> Result<LoadReport> {
     // Every encoder tensor is required, so the report's `initialised` is empty; task heads in
     // the file (such as `lm_predictions`) are its `unused`.
-    load_hf_weights(model, dir, &names::hf_to_rust_after(TASK_MODEL_PREFIX))?.into_report(
-        |_| true,
-        str::to_string,
-        "a DeBERTa-v2/v3 checkpoint",
-    )
+    load_hf_weights(model, dir, &names::hf_to_rust_after(TASK_MODEL_PREFIX))?
+        .into_report(|_| true, "a DeBERTa-v2/v3 checkpoint")
 }
 
 /// Writes `model` as a checkpoint directory `transformers.AutoModel.from_pretrained` loads:

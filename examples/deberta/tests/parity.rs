@@ -163,3 +163,32 @@ fn weights_that_do_not_match_the_config_are_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_missing_layer_norm_tensor_is_named_in_hf_spelling() {
+    // The bucketed checkpoint without one LayerNorm's bias: the error names it as transformers
+    // does (as BERT's does), not as the Rust field `layer_norm.beta`.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("missing-layer-norm");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        fixture("bucketed").join("config.json"),
+        dir.join("config.json"),
+    )
+    .unwrap();
+    let bytes = std::fs::read(fixture("bucketed").join("model.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let dropped = "deberta.encoder.layer.0.output.LayerNorm.bias";
+    let kept: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .filter(|(name, _)| name != dropped)
+        .collect();
+    assert_eq!(kept.len() + 1, file.len(), "the fixture has {dropped}");
+    safetensors::serialize_to_file(kept, None, &dir.join("model.safetensors")).unwrap();
+    let err = format!("{:#}", load_pretrained(&dir, &Device::flex()).unwrap_err());
+    assert!(
+        err.contains("encoder.layer.0.output.LayerNorm.bias"),
+        "{err}"
+    );
+    assert!(!err.contains("layer_norm"), "{err}");
+}

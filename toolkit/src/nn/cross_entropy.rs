@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use super::unary_gradient::with_unary_gradient;
 use crate::host_kernels::{contiguous_f32, fast_exp, from_f32};
 
-/// −log softmax(logits)[row, labels[row]] for each row of `logits` (rows × classes), as
+/// `−log softmax(logits)[row, labels[row]]` for each row of `logits` (rows × classes), as
 /// `-log_softmax(logits, 1).gather(1, labels)` computes it, with a faster pass each way.
 ///
 /// ```
@@ -46,12 +46,12 @@ pub fn cross_entropy_per_row(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tenso
 /// Per-row cross-entropy and its gradient as backend operations.
 #[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
 pub trait CrossEntropyOps: Backend {
-    /// Per-row loss [rows] of `logits` [rows, classes] against `labels` [rows].
+    /// Per-row loss `[rows]` of `logits` `[rows, classes]` against `labels` `[rows]`.
     fn cross_entropy_rows(logits: FloatTensor<Self>, labels: IntTensor<Self>) -> FloatTensor<Self> {
         composed::forward::<Self>(logits, labels)
     }
     /// The logits' gradient, (softmax − one-hot) · grad per row, from the per-row loss's
-    /// gradient `grad` [rows].
+    /// gradient `grad` `[rows]`.
     fn cross_entropy_rows_backward(
         logits: FloatTensor<Self>,
         labels: IntTensor<Self>,

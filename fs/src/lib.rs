@@ -1,5 +1,13 @@
+//! # burn-lightning-fs
+//!
 //! Writing output files so that a reader (or a crash) sees the old content or the new, never a
-//! mix: [`atomic_write`].
+//! mix ([`atomic_write`]), and sweeping the temporaries a killed writer left behind
+//! ([`remove_stale_temporaries`]).
+//!
+//! A crate of its own, below both the trainer (checkpoints, loggers, `hparams.yaml`) and the
+//! toolkit (Hugging Face checkpoints, tokenizers, unpacked archives): each re-exports it as its
+//! `fs` module, so there is one copy, and the trainer does not compile the toolkit's
+//! dependencies (tokenizers, archive readers, burn's `extension`/`pytorch` features) to get it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};

@@ -5,14 +5,10 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 
-use crate::callbacks::Callback;
 use crate::logging::{LogOptions, MetricStore};
-use crate::module::LightningModule;
-use crate::module_handle::ModuleHandle;
-use crate::optim::LightningOptimizer;
 use crate::progress::Progress;
 use crate::stage::RunningStage;
-use crate::strategy::{SingleDevice, Strategy, reduce_gradients};
+use crate::strategy::{SingleDevice, Strategy};
 
 /// A request from a callback to write a checkpoint now (the Trainer owns the state to save).
 #[derive(Debug, Clone)]
@@ -53,9 +49,6 @@ pub struct HookContext {
     pub(crate) model_summary: Vec<(String, usize)>,
     pub(crate) last_checkpoint_path: Option<PathBuf>,
     pub(crate) best_checkpoint_path: Option<PathBuf>,
-    /// The run's callbacks, lent here while `training_step_manual` runs so that
-    /// [`manual_backward`](Self::manual_backward) and [`manual_step`](Self::manual_step) can call them.
-    pub(crate) manual_callbacks: Vec<Box<dyn Callback>>,
     pub(crate) check_on_train_epoch_end: bool,
     /// Every cross-rank operation (and this rank's place in the run).
     pub(crate) strategy: Arc<dyn Strategy>,
@@ -91,7 +84,6 @@ impl HookContext {
             model_summary: Vec::new(),
             last_checkpoint_path: None,
             best_checkpoint_path: None,
-            manual_callbacks: Vec::new(),
             check_on_train_epoch_end: true,
             strategy: Arc::new(SingleDevice),
             deferred_sync: None,
@@ -99,72 +91,6 @@ impl HookContext {
             validation_has_run: false,
             collective_error: None,
         }
-    }
-
-    /// Manual optimization's `self.manual_backward(loss)`: the backward hooks of the callbacks and
-    /// of `module` around [`LightningOptimizer::backward`], in the automatic loop's order.
-    pub fn manual_backward<M: LightningModule>(
-        &mut self,
-        module: &mut M,
-        loss: &Tensor<1>,
-        optimizer: &mut LightningOptimizer,
-    ) -> anyhow::Result<()> {
-        let loss_value = loss.clone().into_scalar::<f32>() as f64;
-        self.with_manual_callbacks(module, optimizer, |c, m, cx| {
-            c.on_before_backward(m, loss_value, cx)
-        })?;
-        module.on_before_backward(loss, self)?;
-        optimizer.backward(module, loss);
-        self.with_manual_callbacks(module, optimizer, |c, m, cx| c.on_after_backward(m, cx))?;
-        module.on_after_backward(self)
-    }
-
-    /// Manual optimization's `optimizer.step()`: `on_before_optimizer_step` of the callbacks and
-    /// of `module`, then the step; returns the updated module.
-    pub fn manual_step<M: LightningModule>(
-        &mut self,
-        mut module: M,
-        optimizer: &mut LightningOptimizer,
-    ) -> anyhow::Result<M> {
-        self.sync_gradients(&module, optimizer)?;
-        self.with_manual_callbacks(&mut module, optimizer, |c, m, cx| {
-            c.on_before_optimizer_step(m, cx)
-        })?;
-        module.on_before_optimizer_step(optimizer, self)?;
-        Ok(optimizer.step(module))
-    }
-
-    /// Under DDP, averages `optimizer`'s gradients over the ranks (a no-op on one device).
-    pub(crate) fn sync_gradients<M: LightningModule>(
-        &self,
-        module: &M,
-        optimizer: &mut LightningOptimizer,
-    ) -> anyhow::Result<()> {
-        reduce_gradients(self.strategy.as_ref(), module, optimizer)
-    }
-
-    /// Runs a hook on the lent callbacks, each with a handle on `module` and the optimizer
-    /// being stepped.
-    fn with_manual_callbacks<M: LightningModule>(
-        &mut self,
-        module: &mut M,
-        optimizer: &mut LightningOptimizer,
-        mut f: impl FnMut(
-            &mut dyn Callback,
-            &mut ModuleHandle<'_>,
-            &mut HookContext,
-        ) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        let mut callbacks = std::mem::take(&mut self.manual_callbacks);
-        self.in_callback = true;
-        let result = callbacks.iter_mut().try_for_each(|c| {
-            let optimizers = Some(std::slice::from_mut(&mut *optimizer));
-            let mut handle = ModuleHandle::new(&mut *module, optimizers);
-            f(c.as_mut(), &mut handle, self)
-        });
-        self.in_callback = false;
-        self.manual_callbacks = callbacks;
-        result
     }
 
     /// Whether monitoring callbacks (checkpoints, early stopping) act at the end of the training

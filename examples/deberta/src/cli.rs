@@ -15,10 +15,10 @@ use burn::prelude::*;
 use burn_lightning::checkpoint::Checkpoint;
 use burn_lightning::cli::{LightningApp, Session};
 use burn_lightning::config::Named;
-use lightning_toolkit::data::read_csv_columns;
-use lightning_toolkit::fs::atomic_write;
 use burn_lightning::optim::OptimizerName;
 use burn_lightning::{DataHandoff, LightningDataModule, Stage, Trainer};
+use lightning_toolkit::data::read_csv_columns;
+use lightning_toolkit::fs::atomic_write;
 
 use crate::assemble::{DebertaDataInfo, LazyClassifier};
 use crate::datamodule::{FoldDataModule, PredictDataModule};

@@ -10,11 +10,11 @@ use burn::prelude::*;
 use burn_lightning::DataHandoff;
 use burn_lightning::optim::{OptimizerConfig, SchedulerConfig};
 
-use crate::settings::EtmConfig;
 use crate::corpus::Document;
 use crate::formats::embeddings::load_word2vec;
 use crate::metrics::DocumentFrequencies;
 use crate::model::Etm;
+use crate::settings::EtmConfig;
 
 /// What the module needs from the data: published by [`crate::datamodule::EtmDataModule`]'s
 /// `setup`.

@@ -13,9 +13,9 @@ use burn_lightning::config::Named;
 use burn_lightning::{DataHandoff, LightningDataModule, Stage, Trainer};
 
 use crate::assemble::{EtmDataInfo, LazyEtm, build_parts};
-use crate::settings::{DataParams, EtmConfig, ModelParams};
 use crate::datamodule::{EtmData, EtmDataModule, open_dataset};
 use crate::module::EtmModule;
+use crate::settings::{DataParams, EtmConfig, ModelParams};
 
 /// The `etm` binary.
 pub struct EtmApp;

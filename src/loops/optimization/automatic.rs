@@ -75,7 +75,7 @@ pub(crate) fn automatic_step<M: LightningModule>(
     )?;
 
     if !epoch_loop.should_accumulate(batch_idx) {
-        run.cx.sync_gradients(&module, &mut optimizers[0])?;
+        crate::strategy::reduce_gradients(run.cx.strategy.as_ref(), &module, &mut optimizers[0])?;
         // GradScaler: unscale, then skip the step when the gradients overflowed.
         if let Some(scaler) = run.scaler.as_mut() {
             let finite = optimizers[0].unscale_gradients(&module, scaler.scale);

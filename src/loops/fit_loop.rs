@@ -173,6 +173,8 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     } else {
         usize::try_from(run.cfg.max_steps).ok()
     };
+    // Known from here on, so that `on_fit_start` and `configure_optimizers` hooks can read it.
+    run.cx.max_epochs = max_epochs;
     // Loaded here only when `configure_optimizers` asks for the stepping batches; the training
     // loop then reuses it.
     let mut early_train_loader: Option<DataLoader<M::Batch>> = None;
@@ -288,7 +290,6 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     run.cx.check_on_train_epoch_end = run.cx.num_val_batches == 0
         || (run.cfg.check_val_every_n_epoch == Some(1)
             && matches!(run.cfg.val_check_interval, Limit::Fraction(f) if f == 1.0));
-    run.cx.max_epochs = max_epochs;
     let max_time = run
         .cfg
         .max_time
@@ -356,6 +357,8 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             |c, m, cx| c.on_train_epoch_start(m, cx),
             |m, cx| m.on_train_epoch_start(cx),
         )?;
+        // A callback may change rates here (BackboneFinetuning unfreezes with a new group).
+        run.refresh_learning_rates(&optimizers);
 
         let skip = run.cx.progress.batch_in_epoch;
         let batches = train_loader

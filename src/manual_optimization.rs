@@ -55,14 +55,14 @@ impl<'a> ManualOptimizers<'a> {
         mut hook: impl FnMut(&mut dyn Callback, &mut ModuleHandle<'_>, &mut HookContext) -> Result<()>,
     ) -> Result<()> {
         self.get(index)?;
-        cx.in_callback = true;
+        cx.logging.in_callback = true;
         let optimizer = &mut self.optimizers[index];
         let result = self.callbacks.iter_mut().try_for_each(|c| {
             let mut handle =
                 ModuleHandle::new(&mut *module, Some(std::slice::from_mut(&mut *optimizer)));
             hook(c.as_mut(), &mut handle, cx)
         });
-        cx.in_callback = false;
+        cx.logging.in_callback = false;
         result
     }
 

@@ -29,6 +29,6 @@ pub(crate) fn manual_step<M: LightningModule>(
     module = m;
     check_finite(run, loss, batch_idx)?;
     let after: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
-    run.cx.progress.global_step += usize::from(after > before);
+    run.cx.position.progress.global_step += usize::from(after > before);
     Ok((module, loss))
 }

@@ -14,6 +14,7 @@ use crate::callbacks::Callback;
 use crate::checkpoint::CheckpointState;
 use crate::context::HookContext;
 use crate::data::Batch;
+use crate::manual_optimization::ManualOptimizers;
 use crate::optim::{ClipAlgorithm, LightningOptimizer, LrSchedulerState, Optimizers};
 use crate::optimizer_setup::OptimizerSetup;
 use crate::stage::Stage;
@@ -22,6 +23,7 @@ use crate::stage::Stage;
 ///
 /// Steps and hooks get a [`HookContext`]: the loop position, the device, and
 /// [`log`](HookContext::log) (Lightning's `self.log`).
+#[allow(unused_variables)]
 pub trait LightningModule: Module + Sized + 'static {
     /// What the dataloaders yield; moved to the device before each step.
     type Batch: Batch + Clone;
@@ -37,11 +39,11 @@ pub trait LightningModule: Module + Sized + 'static {
         Ok(())
     }
     /// At the start of every stage on every process: build what the stage needs on `self`.
-    fn setup(&mut self, _stage: Stage, _cx: &mut HookContext) -> Result<()> {
+    fn setup(&mut self, stage: Stage, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// After `setup` (and after a checkpoint's `on_load_checkpoint`): create layers lazily on `cx.device()`.
-    fn configure_model(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn configure_model(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// After `configure_model` in `fit`: the optimizer(s) and LR scheduler(s) to train with.
@@ -58,15 +60,15 @@ pub trait LightningModule: Module + Sized + 'static {
     // ----- fit ------------------------------------------------------------------------------
 
     /// After `configure_optimizers`, before the sanity check: the run begins; may log nothing yet.
-    fn on_fit_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_fit_start(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// After the sanity check, before the first epoch: training begins.
-    fn on_train_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_train_start(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// At the start of every training epoch, before its first batch.
-    fn on_train_epoch_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_train_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
 
@@ -76,7 +78,7 @@ pub trait LightningModule: Module + Sized + 'static {
     fn on_before_batch_transfer(
         &mut self,
         batch: Self::Batch,
-        _dataloader_idx: usize,
+        dataloader_idx: usize,
     ) -> Result<Self::Batch> {
         Ok(batch)
     }
@@ -85,7 +87,7 @@ pub trait LightningModule: Module + Sized + 'static {
         &mut self,
         batch: Self::Batch,
         device: &Device,
-        _dataloader_idx: usize,
+        dataloader_idx: usize,
     ) -> Result<Self::Batch> {
         Ok(batch.to_device(device))
     }
@@ -93,7 +95,7 @@ pub trait LightningModule: Module + Sized + 'static {
     fn on_after_batch_transfer(
         &mut self,
         batch: Self::Batch,
-        _dataloader_idx: usize,
+        dataloader_idx: usize,
     ) -> Result<Self::Batch> {
         Ok(batch)
     }
@@ -103,62 +105,97 @@ pub trait LightningModule: Module + Sized + 'static {
     /// After the batch is on the device, before `training_step`; may set `cx.should_stop()` to end the epoch.
     fn on_train_batch_start(
         &mut self,
-        _batch: &Self::Batch,
-        _batch_idx: usize,
-        _cx: &mut HookContext,
+        batch: &Self::Batch,
+        batch_idx: usize,
+        cx: &mut HookContext,
     ) -> Result<()> {
         Ok(())
     }
     /// The forward pass of one training batch: returns the loss to minimise; may log.
     fn training_step(
         &mut self,
-        _batch: &Self::Batch,
-        _batch_idx: usize,
-        _cx: &mut HookContext,
+        batch: &Self::Batch,
+        batch_idx: usize,
+        cx: &mut HookContext,
     ) -> Result<Tensor<1>> {
         anyhow::bail!("training_step is not implemented for this module")
     }
     /// Manual optimization (`automatic_optimization() == false`): run the whole step, calling
-    /// [`HookContext::manual_backward`] and [`HookContext::manual_step`] (which run the backward and
-    /// optimizer-step hooks) yourself; returns the module and the loss.
+    /// [`manual_backward`](Self::manual_backward) and [`manual_step`](Self::manual_step) (which
+    /// run the backward and optimizer-step hooks) yourself; returns the module and the loss.
     fn training_step_manual(
         self,
-        _batch: &Self::Batch,
-        _batch_idx: usize,
-        _optimizers: &mut [LightningOptimizer],
-        _cx: &mut HookContext,
+        batch: &Self::Batch,
+        batch_idx: usize,
+        optimizers: &mut ManualOptimizers<'_>,
+        cx: &mut HookContext,
     ) -> Result<(Self, f64)> {
         anyhow::bail!(
             "automatic_optimization() is false but training_step_manual is not implemented"
         )
     }
+    /// Manual optimization's `self.manual_backward(loss)`: the backward hooks of the callbacks
+    /// and of the module around optimizer `index`'s backward, in the automatic loop's order.
+    /// Provided; not meant to be overridden.
+    fn manual_backward(
+        &mut self,
+        loss: &Tensor<1>,
+        optimizers: &mut ManualOptimizers<'_>,
+        index: usize,
+        cx: &mut HookContext,
+    ) -> Result<()> {
+        let loss_value = loss.clone().into_scalar::<f32>() as f64;
+        optimizers.callback_hook(index, self, cx, |c, m, cx| {
+            c.on_before_backward(m, loss_value, cx)
+        })?;
+        self.on_before_backward(loss, cx)?;
+        optimizers.get(index)?.backward(self, loss);
+        optimizers.callback_hook(index, self, cx, |c, m, cx| c.on_after_backward(m, cx))?;
+        self.on_after_backward(cx)
+    }
+    /// Manual optimization's `optimizer.step()` for optimizer `index`: gradients averaged over
+    /// the ranks, `on_before_optimizer_step` of the callbacks and of the module, then the step;
+    /// returns the updated module. Provided; not meant to be overridden.
+    fn manual_step(
+        mut self,
+        optimizers: &mut ManualOptimizers<'_>,
+        index: usize,
+        cx: &mut HookContext,
+    ) -> Result<Self> {
+        optimizers.sync_gradients(index, &self, cx)?;
+        optimizers.callback_hook(index, &mut self, cx, |c, m, cx| {
+            c.on_before_optimizer_step(m, cx)
+        })?;
+        self.on_before_optimizer_step(optimizers.get(index)?, cx)?;
+        Ok(optimizers.get(index)?.step(self))
+    }
     /// On the first batch of an accumulation window, before gradients are reset; `loss` is this step's.
-    fn on_before_zero_grad(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_before_zero_grad(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// Resets the accumulated gradients (default: [`LightningOptimizer::zero_grad`]).
     fn optimizer_zero_grad(
         &mut self,
-        _epoch: usize,
-        _batch_idx: usize,
+        epoch: usize,
+        batch_idx: usize,
         optimizer: &mut LightningOptimizer,
     ) -> Result<()> {
         optimizer.zero_grad();
         Ok(())
     }
     /// Just before backward, with the (accumulation-scaled) loss; may inspect, not replace it.
-    fn on_before_backward(&mut self, _loss: &Tensor<1>, _cx: &mut HookContext) -> Result<()> {
+    fn on_before_backward(&mut self, loss: &Tensor<1>, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// After backward: gradients of this micro-batch are added to the optimizer's accumulator.
-    fn on_after_backward(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_after_backward(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// Before clipping and the optimizer step: accumulated gradients are final and unclipped.
     fn on_before_optimizer_step(
         &mut self,
-        _optimizer: &LightningOptimizer,
-        _cx: &mut HookContext,
+        optimizer: &LightningOptimizer,
+        cx: &mut HookContext,
     ) -> Result<()> {
         Ok(())
     }
@@ -177,8 +214,8 @@ pub trait LightningModule: Module + Sized + 'static {
     /// Applies the accumulated gradients (default: [`LightningOptimizer::step`]); returns the updated module.
     fn optimizer_step(
         self,
-        _epoch: usize,
-        _batch_idx: usize,
+        epoch: usize,
+        batch_idx: usize,
         optimizer: &mut LightningOptimizer,
     ) -> Result<Self> {
         Ok(optimizer.step(self))
@@ -194,23 +231,23 @@ pub trait LightningModule: Module + Sized + 'static {
     /// After the optimizer step (or the accumulation-only step), with this batch's loss.
     fn on_train_batch_end(
         &mut self,
-        _loss: f64,
-        _batch: &Self::Batch,
-        _batch_idx: usize,
-        _cx: &mut HookContext,
+        loss: f64,
+        batch: &Self::Batch,
+        batch_idx: usize,
+        cx: &mut HookContext,
     ) -> Result<()> {
         Ok(())
     }
     /// After the epoch's last batch and its validation, before the epoch-end checkpoint; may log epoch values.
-    fn on_train_epoch_end(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_train_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// After the last epoch, before `on_fit_end`.
-    fn on_train_end(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_train_end(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// At the very end of `fit`, before `teardown`.
-    fn on_fit_end(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_fit_end(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
 
@@ -241,19 +278,19 @@ pub trait LightningModule: Module + Sized + 'static {
         Ok(self.valid())
     }
     /// After the eval switch, before the validation epoch.
-    fn on_validation_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_validation_start(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// Before the first validation batch; a good place to reset epoch accumulators on `self`.
-    fn on_validation_epoch_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_validation_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// Before `validation_step`, with the device batch.
     fn on_validation_batch_start(
         &mut self,
-        _batch: &Self::Batch,
-        _batch_idx: usize,
-        _cx: &mut HookContext,
+        batch: &Self::Batch,
+        batch_idx: usize,
+        cx: &mut HookContext,
     ) -> Result<()> {
         Ok(())
     }
@@ -261,46 +298,46 @@ pub trait LightningModule: Module + Sized + 'static {
     /// (e.g. the loss) is handed to the callbacks' `on_validation_batch_end`.
     fn validation_step(
         &mut self,
-        _batch: &Self::Batch,
-        _batch_idx: usize,
-        _cx: &mut HookContext,
+        batch: &Self::Batch,
+        batch_idx: usize,
+        cx: &mut HookContext,
     ) -> Result<Option<Tensor<1>>> {
         Ok(None)
     }
     /// After `validation_step`.
     fn on_validation_batch_end(
         &mut self,
-        _batch: &Self::Batch,
-        _batch_idx: usize,
-        _cx: &mut HookContext,
+        batch: &Self::Batch,
+        batch_idx: usize,
+        cx: &mut HookContext,
     ) -> Result<()> {
         Ok(())
     }
     /// After the last validation batch: log epoch-level metrics computed on `self`.
-    fn on_validation_epoch_end(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_validation_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// After the validation epoch, before the switch back to training.
-    fn on_validation_end(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_validation_end(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
 
     // ----- test -----------------------------------------------------------------------------
 
     /// At the start of `test`, after the eval switch.
-    fn on_test_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_test_start(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// Before the first test batch.
-    fn on_test_epoch_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_test_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// Before `test_step`, with the device batch.
     fn on_test_batch_start(
         &mut self,
-        _batch: &Self::Batch,
-        _batch_idx: usize,
-        _cx: &mut HookContext,
+        batch: &Self::Batch,
+        batch_idx: usize,
+        cx: &mut HookContext,
     ) -> Result<()> {
         Ok(())
     }
@@ -308,88 +345,88 @@ pub trait LightningModule: Module + Sized + 'static {
     /// callbacks' `on_test_batch_end`.
     fn test_step(
         &mut self,
-        _batch: &Self::Batch,
-        _batch_idx: usize,
-        _cx: &mut HookContext,
+        batch: &Self::Batch,
+        batch_idx: usize,
+        cx: &mut HookContext,
     ) -> Result<Option<Tensor<1>>> {
         Ok(None)
     }
     /// After `test_step`.
     fn on_test_batch_end(
         &mut self,
-        _batch: &Self::Batch,
-        _batch_idx: usize,
-        _cx: &mut HookContext,
+        batch: &Self::Batch,
+        batch_idx: usize,
+        cx: &mut HookContext,
     ) -> Result<()> {
         Ok(())
     }
     /// After the last test batch: log epoch-level test metrics.
-    fn on_test_epoch_end(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_test_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// At the end of `test`.
-    fn on_test_end(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_test_end(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
 
     // ----- predict --------------------------------------------------------------------------
 
     /// At the start of `predict`, after the eval switch.
-    fn on_predict_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_predict_start(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// Before the first predict batch.
-    fn on_predict_epoch_start(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_predict_epoch_start(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// Before `predict_step`, with the device batch.
     fn on_predict_batch_start(
         &mut self,
-        _batch: &Self::Batch,
-        _batch_idx: usize,
-        _cx: &mut HookContext,
+        batch: &Self::Batch,
+        batch_idx: usize,
+        cx: &mut HookContext,
     ) -> Result<()> {
         Ok(())
     }
     /// One batch of predictions (rows = examples); `Trainer::predict` returns them in order.
     fn predict_step(
         &mut self,
-        _batch: &Self::Batch,
-        _batch_idx: usize,
-        _cx: &mut HookContext,
+        batch: &Self::Batch,
+        batch_idx: usize,
+        cx: &mut HookContext,
     ) -> Result<Tensor<2>> {
         anyhow::bail!("predict_step is not implemented for this module")
     }
     /// After `predict_step`, with its output.
     fn on_predict_batch_end(
         &mut self,
-        _prediction: &Tensor<2>,
-        _batch_idx: usize,
-        _cx: &mut HookContext,
+        prediction: &Tensor<2>,
+        batch_idx: usize,
+        cx: &mut HookContext,
     ) -> Result<()> {
         Ok(())
     }
     /// After the last predict batch.
-    fn on_predict_epoch_end(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_predict_epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
     /// At the end of `predict`.
-    fn on_predict_end(&mut self, _cx: &mut HookContext) -> Result<()> {
+    fn on_predict_end(&mut self, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
 
     // ----- checkpoints and teardown ---------------------------------------------------------
 
     /// While a checkpoint is written: add your own entries to `checkpoint.module_extra`.
-    fn on_save_checkpoint(&mut self, _checkpoint: &mut CheckpointState) -> Result<()> {
+    fn on_save_checkpoint(&mut self, checkpoint: &mut CheckpointState) -> Result<()> {
         Ok(())
     }
     /// When resuming, after `setup` and before `configure_model`: read your entries back.
-    fn on_load_checkpoint(&mut self, _checkpoint: &CheckpointState) -> Result<()> {
+    fn on_load_checkpoint(&mut self, checkpoint: &CheckpointState) -> Result<()> {
         Ok(())
     }
     /// At the end of every stage: release what `setup` built.
-    fn teardown(&mut self, _stage: Stage, _cx: &mut HookContext) -> Result<()> {
+    fn teardown(&mut self, stage: Stage, cx: &mut HookContext) -> Result<()> {
         Ok(())
     }
 }

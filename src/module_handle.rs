@@ -17,7 +17,6 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, TensorData};
 
-use crate::module::LightningModule;
 use crate::optim::LightningOptimizer;
 
 /// One parameter as [`ModuleHandle::parameters`] lists it.
@@ -41,7 +40,7 @@ pub struct Weights {
     pub tensors: Vec<Tensor<1>>,
 }
 
-/// Type-erased access to a [`LightningModule`]'s parameters (blanket-implemented for every
+/// Type-erased access to a [`LightningModule`](crate::LightningModule)'s parameters (blanket-implemented for every
 /// module). The handle's methods are the API; these are the object-safe primitives under them.
 pub trait ErasedModule {
     /// Path, id, shape and trainability of every float parameter, in visiting order.
@@ -122,7 +121,7 @@ fn like<const D: usize>(old: Tensor<D>, value: Tensor<1>, id: ParamId) -> Tensor
     }
 }
 
-impl<M: LightningModule> ErasedModule for M {
+impl<M: Module + 'static> ErasedModule for M {
     fn parameter_infos(&self) -> Vec<ParamInfo> {
         struct Infos(Paths, Vec<ParamInfo>);
         impl ModuleVisitor for Infos {

@@ -17,7 +17,7 @@ use burn_lightning::optim::{
     SchedulerName, SchedulerParams,
 };
 use burn_lightning::{HookContext, LightningDataModule, LightningModule, Stage, Trainer};
-use burn_lightning::{ModuleHandle, OptimizerSetup};
+use burn_lightning::{ManualOptimizers, ModuleHandle, OptimizerSetup};
 use common::mlp::{Batch, Mlp, TwoMoons};
 
 type Calls = Arc<Mutex<Vec<String>>>;
@@ -161,14 +161,14 @@ impl LightningModule for Hooked {
         mut self,
         batch: &Batch,
         _i: usize,
-        optimizers: &mut [LightningOptimizer],
+        optimizers: &mut ManualOptimizers<'_>,
         cx: &mut HookContext,
     ) -> Result<(Self, f64)> {
         let (loss, _) = self.inner.loss(batch);
         let value = loss.clone().into_scalar::<f32>() as f64;
         optimizers[0].zero_grad();
-        cx.manual_backward(&mut self, &loss, &mut optimizers[0])?;
-        let module = cx.manual_step(self, &mut optimizers[0])?;
+        self.manual_backward(&loss, optimizers, 0, cx)?;
+        let module = self.manual_step(optimizers, 0, cx)?;
         // Lightning's test records `training_step` when it returns.
         push(&module.calls, "training_step");
         Ok((module, value))

@@ -11,7 +11,7 @@ use super::weight_averaging::{Averager, AveragingFn, WeightAveraging};
 use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
 use crate::module_handle::{ModuleHandle, Weights};
-use crate::trainer::Stage;
+use crate::stage::Stage;
 
 /// `swa_epoch_start`: an epoch (1-based, as Lightning's int) or a fraction of `max_epochs`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

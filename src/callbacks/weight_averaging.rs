@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
 use crate::module_handle::{ModuleHandle, Weights};
-use crate::trainer::Stage;
+use crate::stage::Stage;
 
 use super::Callback;
 

@@ -209,7 +209,7 @@ fn evaluation_epoch<M: LightningModule, O>(
     for (batch_idx, batch) in loader.iter(0, 0).take(limit).enumerate() {
         let batch = batch.with_context(|| format!("loading {} batch {batch_idx}", hooks.what))?;
         let batch = transfer_batch(module, batch, &device)?;
-        run.cx.current_batch_size = batch.batch_size();
+        run.cx.position.current_batch_size = batch.batch_size();
         run.call_hook(
             module,
             optimizers.as_deref_mut(),
@@ -244,7 +244,7 @@ pub(crate) fn run_evaluation<M: LightningModule>(
     limit: usize,
     kind: EvalKind,
 ) -> Result<M> {
-    let previous_stage = run.cx.stage;
+    let previous_stage = run.cx.position.stage;
     // Lightning zeroes gradients only before validation inside the training epoch
     // (`loops/training_epoch_loop.py`); the sanity check runs before any backward, and its
     // `test_hooks.py` sequence has no `on_validation_model_zero_grad`.
@@ -262,16 +262,16 @@ pub(crate) fn run_evaluation<M: LightningModule>(
     } else {
         module.on_validation_model_eval()?
     };
-    run.cx.stage = kind.stage();
+    run.cx.position.stage = kind.stage();
     let after_epoch = |run: &mut Run| -> Result<()> {
         if kind == EvalKind::Sanity {
-            run.cx.metrics.discard_epoch();
+            run.cx.logging.metrics.discard_epoch();
             return Ok(());
         }
-        run.cx.metrics.finish_epoch();
+        run.cx.logging.metrics.finish_epoch();
         run.write_logs()?;
         if kind.in_fit() {
-            run.cx.validation_has_run = true;
+            run.cx.position.validation_has_run = true;
         }
         Ok(())
     };
@@ -290,7 +290,7 @@ pub(crate) fn run_evaluation<M: LightningModule>(
     } else if test {
         module = module.on_test_model_train()?;
     }
-    run.cx.stage = previous_stage;
+    run.cx.position.stage = previous_stage;
     Ok(module)
 }
 
@@ -301,7 +301,7 @@ pub(crate) fn run_predict<M: LightningModule>(
     loader: &DataLoader<M::Batch>,
     limit: usize,
 ) -> Result<Vec<Tensor<2>>> {
-    run.cx.stage = RunningStage::Predicting;
+    run.cx.position.stage = RunningStage::Predicting;
     let mut outputs = Vec::new();
     evaluation_epoch(
         run,

@@ -175,6 +175,10 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     } else {
         usize::try_from(run.cfg.max_steps).ok()
     };
+    // Known from here on, so that `on_fit_start` and `configure_optimizers` hooks can read it.
+    run.cx.limits.max_epochs = max_epochs;
+    run.cx.limits.min_epochs = run.cfg.min_epochs.unwrap_or(0);
+    run.cx.limits.min_steps = run.cfg.min_steps.unwrap_or(0);
     // Loaded here only when `configure_optimizers` asks for the stepping batches; the training
     // loop then reuses it.
     let mut early_train_loader: Option<DataLoader<M::Batch>> = None;
@@ -214,7 +218,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     if let Some((path, ck)) = &checkpoint {
         restore_training_state(run, &mut optimizers, ck, path)?;
     }
-    run.cx.model_summary = summarize(&module);
+    run.cx.logging.model_summary = summarize(&module);
     run.refresh_learning_rates(&optimizers);
     run.call_hook(
         &mut module,
@@ -234,7 +238,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     };
     let mut val_loader = None;
     if sanity_steps != 0 {
-        run.cx.stage = RunningStage::SanityChecking;
+        run.cx.position.stage = RunningStage::SanityChecking;
         run.call_callback_hook(&mut module, Some(&mut optimizers), |c, m, cx| {
             c.on_sanity_check_start(m, cx)
         })?;
@@ -281,18 +285,18 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             train_loader.is_drop_last()
         );
     }
-    run.cx.num_training_batches = train_batches(&train_loader, &run.cfg, fast_dev, overfitting);
-    run.cx.num_val_batches = match &val_loader {
-        Some(l) if overfitting => run.cx.num_training_batches.min(l.num_batches()),
+    run.cx.limits.num_training_batches =
+        train_batches(&train_loader, &run.cfg, fast_dev, overfitting);
+    run.cx.limits.num_val_batches = match &val_loader {
+        Some(l) if overfitting => run.cx.limits.num_training_batches.min(l.num_batches()),
         Some(l) => val_limit(l, &run.cfg),
         None => 0,
     };
     // Lightning's rule: checkpoints follow the epoch when validation closes every epoch (or
     // never runs), else they follow each validation.
-    run.cx.check_on_train_epoch_end = run.cx.num_val_batches == 0
+    run.cx.limits.check_on_train_epoch_end = run.cx.limits.num_val_batches == 0
         || (run.cfg.check_val_every_n_epoch == Some(1)
             && matches!(run.cfg.val_check_interval, Limit::Fraction(f) if f == 1.0));
-    run.cx.max_epochs = max_epochs;
     let max_time = run
         .cfg
         .max_time
@@ -304,12 +308,12 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
         max_epochs,
         max_steps,
         max_time,
-        min_epochs: run.cx.min_epochs,
-        min_steps: run.cx.min_steps,
-        elapsed_before: run.cx.progress.elapsed_secs,
+        min_epochs: run.cx.limits.min_epochs,
+        min_steps: run.cx.limits.min_steps,
+        elapsed_before: run.cx.position.progress.elapsed_secs,
     };
 
-    run.cx.stage = RunningStage::Training;
+    run.cx.position.stage = RunningStage::Training;
     run.call_hook(
         &mut module,
         Some(&mut optimizers),
@@ -317,34 +321,38 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
         |m, cx| m.on_train_start(cx),
     )?;
 
-    if run.cx.progress.epoch_finished {
-        run.cx.progress.epoch += 1;
-        run.cx.progress.batch_in_epoch = 0;
-        run.cx.progress.epoch_finished = false;
+    if run.cx.position.progress.epoch_finished {
+        run.cx.position.progress.epoch += 1;
+        run.cx.position.progress.batch_in_epoch = 0;
+        run.cx.position.progress.epoch_finished = false;
     }
-    'epochs: while bounds.epochs_left(&run.cx.progress) {
+    'epochs: while bounds.epochs_left(&run.cx.position.progress) {
         run.agree_on_stop()?;
         let timed_out =
             run.any_rank("max_time", bounds.out_of_time(started.elapsed().as_secs()))?;
-        if bounds.done(&run.cx.progress, run.cx.should_stop, timed_out) {
+        if bounds.done(
+            &run.cx.position.progress,
+            run.cx.requests.should_stop,
+            timed_out,
+        ) {
             break;
         }
-        let epoch = run.cx.progress.epoch;
+        let epoch = run.cx.position.progress.epoch;
         if FitLoop::should_reload_train_data(
             run.cfg.reload_dataloaders_every_n_epochs,
-            &run.cx.progress,
+            &run.cx.position.progress,
         ) {
             train_loader = datamodule.train_dataloader()?;
-            run.cx.num_training_batches =
+            run.cx.limits.num_training_batches =
                 train_batches(&train_loader, &run.cfg, fast_dev, overfitting);
         }
-        let num_batches = run.cx.num_training_batches;
+        let num_batches = run.cx.limits.num_training_batches;
         let epoch_loop = EpochLoop {
             num_batches,
             accumulate: run.cfg.accumulate_grad_batches,
             val_every: val_interval(&run.cfg, num_batches)?,
             validates: val_loader.is_some()
-                && run.cx.num_val_batches > 0
+                && run.cx.limits.num_val_batches > 0
                 && run
                     .cfg
                     .check_val_every_n_epoch
@@ -353,15 +361,17 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             log_every_n_steps: run.cfg.log_every_n_steps,
         };
 
-        run.cx.stage = RunningStage::Training;
+        run.cx.position.stage = RunningStage::Training;
         run.call_hook(
             &mut module,
             Some(&mut optimizers),
             |c, m, cx| c.on_train_epoch_start(m, cx),
             |m, cx| m.on_train_epoch_start(cx),
         )?;
+        // A callback may change rates here (BackboneFinetuning unfreezes with a new group).
+        run.refresh_learning_rates(&optimizers);
 
-        let skip = run.cx.progress.batch_in_epoch;
+        let skip = run.cx.position.progress.batch_in_epoch;
         let batches = train_loader
             .iter(epoch, skip)
             .take(num_batches.saturating_sub(skip));
@@ -370,7 +380,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             let batch = batch
                 .with_context(|| format!("loading training batch {batch_idx} of epoch {epoch}"))?;
             let batch = transfer_batch(&mut module, batch, &device)?;
-            run.cx.current_batch_size = batch.batch_size();
+            run.cx.position.current_batch_size = batch.batch_size();
             run.call_hook(
                 &mut module,
                 Some(&mut optimizers),
@@ -378,7 +388,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                 |m, cx| m.on_train_batch_start(&batch, batch_idx, cx),
             )?;
             run.agree_on_stop()?;
-            if bounds.can_stop_early(run.cx.should_stop, &run.cx.progress) {
+            if bounds.can_stop_early(run.cx.requests.should_stop, &run.cx.position.progress) {
                 break;
             }
             let loss = if module.automatic_optimization() {
@@ -391,8 +401,8 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                 module = m;
                 loss
             };
-            run.cx.progress.batch_in_epoch = batch_idx + 1;
-            run.cx.progress.total_batches += 1;
+            run.cx.position.progress.batch_in_epoch = batch_idx + 1;
+            run.cx.position.progress.total_batches += 1;
             run.refresh_learning_rates(&optimizers);
             run.call_hook(
                 &mut module,
@@ -403,20 +413,21 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             run.process_checkpoint_requests(&mut module, &mut optimizers, datamodule)?;
             run.agree_on_stop()?;
 
-            if epoch_loop.should_log(batch_idx, run.cx.progress.global_step) {
+            if epoch_loop.should_log(batch_idx, run.cx.position.progress.global_step) {
                 run.write_logs()?;
             }
             run.steps_since_flush += usize::from(!epoch_loop.should_accumulate(batch_idx));
             if run.steps_since_flush >= run.cfg.flush_logs_every_n_steps {
                 run.flush_logs()?;
             }
-            let stopping = bounds.can_stop_early(run.cx.should_stop, &run.cx.progress);
-            let total_batches = run.cx.progress.total_batches;
+            let stopping =
+                bounds.can_stop_early(run.cx.requests.should_stop, &run.cx.position.progress);
+            let total_batches = run.cx.position.progress.total_batches;
             if let Some(loader) = val_loader
                 .as_ref()
                 .filter(|_| epoch_loop.should_validate(batch_idx, total_batches, stopping))
             {
-                let limit = run.cx.num_val_batches;
+                let limit = run.cx.limits.num_val_batches;
                 module = run_evaluation(
                     run,
                     module,
@@ -425,23 +436,28 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                     limit,
                     EvalKind::Validation { in_fit: true },
                 )?;
-                run.cx.stage = RunningStage::Training;
+                run.cx.position.stage = RunningStage::Training;
                 run.process_checkpoint_requests(&mut module, &mut optimizers, datamodule)?;
             }
             run.agree_on_stop()?;
             let timed_out =
                 run.any_rank("max_time", bounds.out_of_time(started.elapsed().as_secs()))?;
-            if bounds.done(&run.cx.progress, run.cx.should_stop, timed_out) {
+            if bounds.done(
+                &run.cx.position.progress,
+                run.cx.requests.should_stop,
+                timed_out,
+            ) {
                 break;
             }
         }
 
         // ----- end of epoch ---------------------------------------------------------------
         run.call_train_epoch_end(&mut module, &mut optimizers, |run| {
-            run.cx.metrics.finish_epoch();
+            run.cx.logging.metrics.finish_epoch();
             run.write_logs()?;
-            run.cx.progress.epoch_finished = true;
-            run.cx.progress.elapsed_secs = bounds.elapsed_secs(started.elapsed().as_secs());
+            run.cx.position.progress.epoch_finished = true;
+            run.cx.position.progress.elapsed_secs =
+                bounds.elapsed_secs(started.elapsed().as_secs());
             Ok(())
         })?;
         run.process_checkpoint_requests(&mut module, &mut optimizers, datamodule)?;
@@ -455,15 +471,20 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                 // Every replica must step its rate alike: rank 0's value decides.
                 let metric = run.rank_zero_value(
                     "plateau monitor",
-                    run.cx.metrics.callback_metrics.get(&monitor).copied(),
+                    run.cx
+                        .logging
+                        .metrics
+                        .callback_metrics
+                        .get(&monitor)
+                        .copied(),
                 )?;
                 module.lr_scheduler_step(scheduler, metric)?;
             }
         }
         run.refresh_learning_rates(&optimizers);
-        run.cx.progress.epoch += 1;
-        run.cx.progress.batch_in_epoch = 0;
-        run.cx.progress.epoch_finished = false;
+        run.cx.position.progress.epoch += 1;
+        run.cx.position.progress.batch_in_epoch = 0;
+        run.cx.position.progress.epoch_finished = false;
         if fast_dev.is_some() {
             break 'epochs;
         }
@@ -545,12 +566,12 @@ fn restore_training_state(
                 .with_context(|| format!("checkpoint {}", path.display()))?;
         }
     }
-    run.cx.progress = ck.state.progress.clone();
+    run.cx.position.progress = ck.state.progress.clone();
     if ck.state.grad_scaler.is_some() && run.scaler.is_some() {
         run.scaler = ck.state.grad_scaler.clone();
     }
     if !ck.state.metrics.is_null() {
-        run.cx.metrics = serde_json::from_value::<MetricStore>(ck.state.metrics.clone())
+        run.cx.logging.metrics = serde_json::from_value::<MetricStore>(ck.state.metrics.clone())
             .with_context(|| format!("checkpoint {}: metric state", path.display()))?;
     }
     if run.seed.is_none() {

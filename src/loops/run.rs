@@ -1,14 +1,15 @@
 //! State shared by the loops of one `fit`/`validate`/`test`/`predict` call: callbacks, loggers,
 //! the hook context, and checkpoint writing.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::callbacks::Callback;
 use crate::checkpoint::{Checkpoint, optimizer_section, scheduler_section};
-use crate::context::HookContext;
+use crate::context::{CheckpointPaths, HookContext};
 use crate::datamodule::LightningDataModule;
 use crate::fs::atomic_write;
 use crate::loggers::Logger;
@@ -16,9 +17,19 @@ use crate::logging::MetricStore;
 use crate::module::LightningModule;
 use crate::module_handle::ModuleHandle;
 use crate::optim::LightningOptimizer;
+use crate::progress::Progress;
 
 use crate::grad_scaler::GradScaler;
 use crate::trainer::config::{Precision, TrainerConfig};
+
+/// What a finished run hands back to the Trainer: its results, moved out of the context.
+#[derive(Default)]
+pub(crate) struct RunOutcome {
+    pub callback_metrics: BTreeMap<String, f64>,
+    pub checkpoints: CheckpointPaths,
+    pub progress: Progress,
+    pub log_dir: Option<PathBuf>,
+}
 
 pub(crate) struct Run {
     pub cfg: TrainerConfig,
@@ -36,14 +47,12 @@ impl Run {
     /// A run of `cfg` on `cx`'s device, with these callbacks and loggers.
     pub fn new(
         cfg: TrainerConfig,
-        mut cx: HookContext,
+        cx: HookContext,
         seed: Option<u64>,
         hparams: Value,
         callbacks: Vec<Box<dyn Callback>>,
         loggers: Vec<Box<dyn Logger>>,
     ) -> Self {
-        cx.min_epochs = cfg.min_epochs.unwrap_or(0);
-        cx.min_steps = cfg.min_steps.unwrap_or(0);
         let scaler = (cfg.precision == Precision::F16Mixed).then(GradScaler::default);
         Self {
             cfg,
@@ -54,6 +63,17 @@ impl Run {
             hparams,
             steps_since_flush: 0,
             scaler,
+        }
+    }
+
+    /// The run's results (metrics, checkpoints, counters, directory), taken out of the context.
+    pub fn take_outcome(&mut self) -> RunOutcome {
+        let cx = &mut self.cx;
+        RunOutcome {
+            callback_metrics: std::mem::take(&mut cx.logging.metrics.callback_metrics),
+            checkpoints: std::mem::take(&mut cx.checkpoints),
+            progress: std::mem::take(&mut cx.position.progress),
+            log_dir: cx.logging.log_dir.take(),
         }
     }
 
@@ -125,7 +145,7 @@ impl Run {
             &mut HookContext,
         ) -> Result<()>,
     ) -> Result<()> {
-        self.cx.in_callback = true;
+        self.cx.logging.in_callback = true;
         let cx = &mut self.cx;
         let result = self
             .callbacks
@@ -135,7 +155,7 @@ impl Run {
                 let mut handle = ModuleHandle::new(&mut *module, optimizers.as_deref_mut());
                 callback_hook(cb.as_mut(), &mut handle, cx)
             });
-        self.cx.in_callback = false;
+        self.cx.logging.in_callback = false;
         result
     }
 
@@ -149,7 +169,8 @@ impl Run {
     /// Makes a stop requested on any rank (by a callback, which runs on rank 0, or a hook) a
     /// stop on every rank, as Lightning's `reduce_boolean_decision` does.
     pub fn agree_on_stop(&mut self) -> Result<()> {
-        self.cx.should_stop = self.any_rank("should_stop", self.cx.should_stop)?;
+        self.cx.requests.should_stop =
+            self.any_rank("should_stop", self.cx.requests.should_stop)?;
         Ok(())
     }
 
@@ -166,11 +187,11 @@ impl Run {
         let mut out = None;
         let took_turn = strategy.in_turn(&mut || {
             if let Some(f) = f.take() {
-                self.cx.deferred_sync = Some(Vec::new());
+                self.cx.logging.deferred_sync = Some(Vec::new());
                 out = Some(f(self));
             }
         });
-        if self.cx.deferred_sync.is_some() {
+        if self.cx.logging.deferred_sync.is_some() {
             self.cx.flush_deferred_sync();
         }
         took_turn?;
@@ -187,15 +208,15 @@ impl Run {
 
     /// Writes pending metrics, text and histograms at the current global step.
     pub fn write_logs(&mut self) -> Result<()> {
-        let step = self.cx.progress.global_step;
-        let mut metrics = self.cx.metrics.take_pending();
-        let texts = std::mem::take(&mut self.cx.metrics.pending_text);
-        let histograms = std::mem::take(&mut self.cx.metrics.pending_histograms);
+        let step = self.cx.position.progress.global_step;
+        let mut metrics = self.cx.logging.metrics.take_pending();
+        let texts = std::mem::take(&mut self.cx.logging.metrics.pending_text);
+        let histograms = std::mem::take(&mut self.cx.logging.metrics.pending_histograms);
         if metrics.is_empty() && texts.is_empty() && histograms.is_empty() {
             return Ok(());
         }
         if !metrics.is_empty() {
-            metrics.insert("epoch".into(), self.cx.progress.epoch as f64);
+            metrics.insert("epoch".into(), self.cx.position.progress.epoch as f64);
         }
         for logger in self.loggers.iter_mut() {
             logger.log_metrics(&metrics, step)?;
@@ -218,7 +239,7 @@ impl Run {
     }
 
     pub fn refresh_learning_rates(&mut self, optimizers: &[LightningOptimizer]) {
-        self.cx.learning_rates = optimizers
+        self.cx.logging.learning_rates = optimizers
             .iter()
             .flat_map(LightningOptimizer::learning_rates)
             .collect();
@@ -240,7 +261,7 @@ impl Run {
             return Ok(());
         }
         let mut ck = Checkpoint::default();
-        ck.state.progress = self.cx.progress.clone();
+        ck.state.progress = self.cx.position.progress.clone();
         ck.state.seed = self.seed;
         ck.state.hparams = self.hparams.clone();
         for cb in self.callbacks.iter() {
@@ -258,7 +279,7 @@ impl Run {
         })?;
         module.on_save_checkpoint(&mut ck.state)?;
         ck.state.datamodule = datamodule.state_dict();
-        ck.state.metrics = serde_json::to_value(&self.cx.metrics)?;
+        ck.state.metrics = serde_json::to_value(&self.cx.logging.metrics)?;
         ck.state.grad_scaler = self.scaler.clone();
         let bytes = ck.to_bytes()?;
         self.check_resumable(&bytes, path, optimizers)
@@ -270,7 +291,7 @@ impl Run {
             })?;
         atomic_write(path, &bytes)
             .with_context(|| format!("saving checkpoint {}", path.display()))?;
-        self.cx.last_checkpoint_path = Some(path.to_path_buf());
+        self.cx.checkpoints.last = Some(path.to_path_buf());
         Ok(())
     }
 
@@ -337,7 +358,7 @@ impl Run {
         optimizers: &mut [LightningOptimizer],
         datamodule: &D,
     ) -> Result<()> {
-        let requests = std::mem::take(&mut self.cx.checkpoint_requests);
+        let requests = std::mem::take(&mut self.cx.requests.checkpoints);
         if !self.cx.is_global_zero() {
             return Ok(());
         }

@@ -32,7 +32,7 @@ use crate::datamodule::LightningDataModule;
 use crate::loggers::{CsvLogger, Logger, TensorBoardLogger, next_version_dir};
 use crate::loops::evaluation_loop::{EvalKind, run_evaluation, run_predict};
 use crate::loops::fit_loop;
-use crate::loops::run::Run;
+use crate::loops::run::{Run, RunOutcome};
 use crate::module::LightningModule;
 
 /// Lightning's Trainer. Build it from a [`TrainerConfig`], add callbacks, call `fit`.
@@ -49,11 +49,8 @@ pub struct Trainer {
     extra_loggers: Vec<Box<dyn Logger>>,
     seed: Option<u64>,
     hparams: Value,
-    log_dir: Option<PathBuf>,
-    callback_metrics: BTreeMap<String, f64>,
-    last_checkpoint: Option<PathBuf>,
-    best_checkpoint: Option<PathBuf>,
-    progress: Progress,
+    /// What the last `fit`/`validate`/`test`/`predict` returned (moved out of its run).
+    last_run: RunOutcome,
 }
 
 impl Trainer {
@@ -74,11 +71,7 @@ impl Trainer {
             extra_loggers: Vec::new(),
             seed: None,
             hparams: Value::Null,
-            log_dir: None,
-            callback_metrics: BTreeMap::new(),
-            last_checkpoint: None,
-            best_checkpoint: None,
-            progress: Progress::default(),
+            last_run: RunOutcome::default(),
         }
     }
 
@@ -112,23 +105,23 @@ impl Trainer {
     }
     /// The run directory of the last call (`<root>/lightning_logs/version_N`).
     pub fn log_dir(&self) -> Option<&Path> {
-        self.log_dir.as_deref()
+        self.last_run.log_dir.as_deref()
     }
     /// Latest value of every logged key after the last call.
     pub fn callback_metrics(&self) -> &BTreeMap<String, f64> {
-        &self.callback_metrics
+        &self.last_run.callback_metrics
     }
     /// The checkpoint written last.
     pub fn last_checkpoint_path(&self) -> Option<&Path> {
-        self.last_checkpoint.as_deref()
+        self.last_run.checkpoints.last.as_deref()
     }
     /// The best checkpoint according to `ModelCheckpoint`.
     pub fn best_checkpoint_path(&self) -> Option<&Path> {
-        self.best_checkpoint.as_deref()
+        self.last_run.checkpoints.best.as_deref()
     }
     /// Loop counters at the end of the last `fit`.
     pub fn progress(&self) -> &Progress {
-        &self.progress
+        &self.last_run.progress
     }
 
     fn start_run(&mut self, module_callbacks: Vec<Box<dyn Callback>>, stage: Stage) -> Result<Run> {
@@ -176,15 +169,15 @@ impl Trainer {
                 let yaml = serde_saphyr::to_string(&self.hparams).context("serialising hparams")?;
                 crate::fs::atomic_write(&dir.join("hparams.yaml"), yaml.as_bytes())?;
             }
-            cx.log_dir = Some(dir);
+            cx.logging.log_dir = Some(dir);
         }
-        self.log_dir = cx.log_dir.clone();
         if stage == Stage::Fit {
             let has_checkpoint = callbacks
                 .iter()
                 .any(|c| c.state_key().starts_with("ModelCheckpoint"));
             if self.config.enable_checkpointing && !has_checkpoint && !fast {
                 let dir = cx
+                    .logging
                     .log_dir
                     .clone()
                     .unwrap_or_else(|| self.config.default_root_dir.clone())
@@ -210,7 +203,7 @@ impl Trainer {
                 w[0]
             );
         }
-        if let Some(dir) = &cx.log_dir {
+        if let Some(dir) = &cx.logging.log_dir {
             for cb in callbacks.iter_mut() {
                 cb.set_log_dir(dir);
             }
@@ -244,21 +237,19 @@ impl Trainer {
     }
 
     fn finish_run(&mut self, mut run: Run, result: Result<()>) -> Result<()> {
-        self.callback_metrics = run.cx.metrics.callback_metrics.clone();
-        self.last_checkpoint = run.cx.last_checkpoint_path.clone();
-        self.best_checkpoint = run.cx.best_checkpoint_path.clone();
-        self.progress = run.cx.progress.clone();
-        match result {
-            Ok(()) => {
-                for logger in run.loggers.iter_mut() {
-                    logger.finalize("success")?;
-                }
-                // Callbacks come back so a second call (e.g. test after fit) sees their state.
-                self.callbacks = run.callbacks;
-                Ok(())
-            }
+        let result = match result {
+            Ok(()) => run
+                .loggers
+                .iter_mut()
+                .try_for_each(|logger| logger.finalize("success")),
             Err(e) => Err(run.fail(e)),
+        };
+        self.last_run = run.take_outcome();
+        if result.is_ok() {
+            // Callbacks come back so a second call (e.g. test after fit) sees their state.
+            self.callbacks = run.callbacks;
         }
+        result
     }
 
     /// Resolves `last`, `best` or a path to an existing checkpoint file.
@@ -266,7 +257,9 @@ impl Trainer {
         let root = &self.config.default_root_dir;
         let path = match ckpt_path {
             "last" => self
-                .last_checkpoint
+                .last_run
+                .checkpoints
+                .last
                 .clone()
                 .or_else(|| newest_checkpoint(root, "last.ckpt"))
                 .with_context(|| {
@@ -276,7 +269,7 @@ impl Trainer {
                     )
                 })?,
             "best" => {
-                match &self.best_checkpoint {
+                match &self.last_run.checkpoints.best {
                     Some(p) => p.clone(),
                     None => {
                         let last = newest_checkpoint(root, "last.ckpt").with_context(|| format!("ckpt_path=best: no checkpoint under {}/lightning_logs/*/checkpoints to find the best one from", root.display()))?;
@@ -399,7 +392,7 @@ impl Trainer {
         self.finish_run(run, result)?;
         Ok((
             out.expect("evaluation succeeded"),
-            self.callback_metrics.clone(),
+            self.last_run.callback_metrics.clone(),
         ))
     }
 
@@ -508,7 +501,7 @@ where
         .transpose()?;
     if let Some((_, ck)) = &checkpoint {
         module.on_load_checkpoint(&ck.state)?;
-        run.cx.progress = ck.state.progress.clone();
+        run.cx.position.progress = ck.state.progress.clone();
     }
     module.configure_model(&mut run.cx)?;
     module = module.fork(&run.cx.device);

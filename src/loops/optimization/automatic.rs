@@ -24,7 +24,7 @@ pub(crate) fn automatic_step<M: LightningModule>(
 ) -> Result<(M, f64)> {
     let accumulate = epoch_loop.accumulate;
     let last_of_epoch = epoch_loop.is_last_batch(batch_idx);
-    let epoch = run.cx.progress.epoch;
+    let epoch = run.cx.position.progress.epoch;
     let seed = step_seed(run);
     let (m, loss) = run.in_turn(|run| -> Result<(M, burn::prelude::Tensor<1>)> {
         if let Some(seed) = seed {
@@ -75,7 +75,7 @@ pub(crate) fn automatic_step<M: LightningModule>(
     )?;
 
     if !epoch_loop.should_accumulate(batch_idx) {
-        run.cx.sync_gradients(&module, &mut optimizers[0])?;
+        crate::strategy::reduce_gradients(run.cx.strategy.as_ref(), &module, &mut optimizers[0])?;
         // GradScaler: unscale, then skip the step when the gradients overflowed.
         if let Some(scaler) = run.scaler.as_mut() {
             let finite = optimizers[0].unscale_gradients(&module, scaler.scale);
@@ -109,8 +109,8 @@ pub(crate) fn automatic_step<M: LightningModule>(
             run.cfg.gradient_clip_algorithm,
         )?;
         module = module.optimizer_step(epoch, batch_idx, optimizer)?;
-        run.cx.progress.global_step += 1;
-        let step = run.cx.progress.global_step;
+        run.cx.position.progress.global_step += 1;
+        let step = run.cx.position.progress.global_step;
         if let Some(scheduler) = optimizer.scheduler.as_mut() {
             let plateau = matches!(scheduler.schedule, Schedule::Plateau(_));
             let due = scheduler_due(
@@ -125,7 +125,7 @@ pub(crate) fn automatic_step<M: LightningModule>(
                 let metric = scheduler
                     .monitor
                     .as_ref()
-                    .and_then(|m| run.cx.metrics.callback_metrics.get(m).copied());
+                    .and_then(|m| run.cx.logging.metrics.callback_metrics.get(m).copied());
                 module.lr_scheduler_step(scheduler, metric)?;
             }
         }

@@ -1,10 +1,11 @@
 //! One training batch under manual optimization (Lightning's `loops/optimization/manual.py`):
-//! `training_step_manual` runs backward and the optimizer steps itself, through
-//! `HookContext::manual_backward` and `manual_step`, which run the callbacks' hooks.
+//! `training_step_manual` runs backward and the optimizer steps itself, through the provided
+//! `LightningModule::manual_backward` and `manual_step`, which run the callbacks' hooks.
 
 use anyhow::Result;
 
 use crate::loops::run::Run;
+use crate::manual_optimization::ManualOptimizers;
 use crate::module::LightningModule;
 use crate::optim::LightningOptimizer;
 
@@ -23,13 +24,11 @@ pub(crate) fn manual_step<M: LightningModule>(
         run.cx.device.seed(seed);
     }
     let before: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
-    run.cx.manual_callbacks = std::mem::take(&mut run.callbacks);
-    let result = module.training_step_manual(batch, batch_idx, optimizers, &mut run.cx);
-    run.callbacks = std::mem::take(&mut run.cx.manual_callbacks);
-    let (m, loss) = result?;
+    let mut manual = ManualOptimizers::new(optimizers, &mut run.callbacks);
+    let (m, loss) = module.training_step_manual(batch, batch_idx, &mut manual, &mut run.cx)?;
     module = m;
     check_finite(run, loss, batch_idx)?;
     let after: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
-    run.cx.progress.global_step += usize::from(after > before);
+    run.cx.position.progress.global_step += usize::from(after > before);
     Ok((module, loss))
 }

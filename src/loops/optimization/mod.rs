@@ -45,7 +45,7 @@ pub(crate) fn plateau_due(
 /// rank is mixed in too, so that replicas draw different dropout masks.
 pub(crate) fn step_seed(run: &Run) -> Option<u64> {
     let seed = run.seed?;
-    let position = mix(seed, run.cx.progress.total_batches as u64);
+    let position = mix(seed, run.cx.position.progress.total_batches as u64);
     let ranks = run.cx.strategy.ranks();
     Some(match ranks.world_size {
         1 => position,
@@ -59,7 +59,7 @@ pub(crate) fn check_finite(run: &Run, loss: f64, batch_idx: usize) -> Result<()>
     }
     let at = format!(
         "at epoch {}, batch {batch_idx}, global step {} (terminate_on_nan is on)",
-        run.cx.progress.epoch, run.cx.progress.global_step
+        run.cx.position.progress.epoch, run.cx.position.progress.global_step
     );
     if !run.cx.strategy.is_distributed() {
         if !loss.is_finite() {

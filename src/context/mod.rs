@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 
-use crate::callbacks::Callback;
-use crate::logging::{LogOptions, MetricStore};
-use crate::module::LightningModule;
-use crate::module_handle::ModuleHandle;
-use crate::optim::LightningOptimizer;
+mod parts;
+
+pub use parts::CheckpointPaths;
+pub(crate) use parts::{DeferredLog, Limits, Logging, Position, Requests};
+
+use crate::logging::LogOptions;
 use crate::progress::Progress;
 use crate::stage::RunningStage;
-use crate::strategy::{SingleDevice, Strategy, reduce_gradients};
+use crate::strategy::{SingleDevice, Strategy};
 
 /// A request from a callback to write a checkpoint now (the Trainer owns the state to save).
 #[derive(Debug, Clone)]
@@ -23,169 +24,57 @@ pub struct CheckpointRequest {
     pub then_remove: Vec<PathBuf>,
 }
 
-/// A `sync_dist` value waiting for the end of its rank's turn, with what `log` knew then.
-pub(crate) struct DeferredLog {
-    name: String,
-    value: f64,
-    options: LogOptions,
-    step_default: bool,
-    batch_size: usize,
-}
-
 /// The Trainer as hooks and callbacks see it: loop position, device, logging, stop requests.
 ///
 /// `global_step` counts optimizer steps and is the x-axis of every logged metric.
 pub struct HookContext {
-    pub(crate) stage: RunningStage,
-    pub(crate) progress: Progress,
+    /// Loop position (owner: the loop running now).
+    pub(crate) position: Position,
+    /// Run bounds and batch counts (owner: the fit loop's set-up).
+    pub(crate) limits: Limits,
+    /// Metrics, run directory, rates, summary (owner: `log` and the run).
+    pub(crate) logging: Logging,
+    /// Stop and checkpoint requests from hooks (owner: hooks write, loops clear).
+    pub(crate) requests: Requests,
+    /// Checkpoints written (owner: the checkpoint writer; `best` by `ModelCheckpoint`).
+    pub(crate) checkpoints: CheckpointPaths,
     pub(crate) device: Device,
-    pub(crate) metrics: MetricStore,
-    pub(crate) current_batch_size: usize,
-    pub(crate) should_stop: bool,
-    pub(crate) checkpoint_requests: Vec<CheckpointRequest>,
-    pub(crate) log_dir: Option<PathBuf>,
-    pub(crate) max_epochs: Option<usize>,
-    pub(crate) min_epochs: usize,
-    pub(crate) min_steps: usize,
-    pub(crate) num_training_batches: usize,
-    pub(crate) num_val_batches: usize,
-    pub(crate) learning_rates: Vec<(String, f64)>,
-    pub(crate) model_summary: Vec<(String, usize)>,
-    pub(crate) last_checkpoint_path: Option<PathBuf>,
-    pub(crate) best_checkpoint_path: Option<PathBuf>,
-    /// The run's callbacks, lent here while `training_step_manual` runs so that
-    /// [`manual_backward`](Self::manual_backward) and [`manual_step`](Self::manual_step) can call them.
-    pub(crate) manual_callbacks: Vec<Box<dyn Callback>>,
-    pub(crate) check_on_train_epoch_end: bool,
-    /// Every cross-rank operation (and this rank's place in the run).
+    /// Every cross-rank operation, and this rank's place in the run (owner: the strategy).
     pub(crate) strategy: Arc<dyn Strategy>,
-    /// `sync_dist` values logged while this rank holds its turn (the peers cannot join a
-    /// reduction until it ends): reduced and recorded right after.
-    pub(crate) deferred_sync: Option<Vec<DeferredLog>>,
-    /// A callback's hook is running: callbacks run on rank 0 alone, so their `sync_dist` logs
-    /// have no peers to reduce with and keep rank 0's value.
-    pub(crate) in_callback: bool,
-    /// Whether a validation loop inside this `fit` has run (the sanity check aside).
-    pub(crate) validation_has_run: bool,
-    /// A `sync_dist` reduction that failed (`log` cannot return it): the loop ends with it.
-    pub(crate) collective_error: Option<anyhow::Error>,
 }
 
 impl HookContext {
     pub(crate) fn new(device: Device) -> Self {
         Self {
-            stage: RunningStage::Training,
-            progress: Progress::default(),
+            position: Position::default(),
+            limits: Limits::default(),
+            logging: Logging::default(),
+            requests: Requests::default(),
+            checkpoints: CheckpointPaths::default(),
             device,
-            metrics: MetricStore::default(),
-            current_batch_size: 1,
-            should_stop: false,
-            checkpoint_requests: Vec::new(),
-            log_dir: None,
-            max_epochs: None,
-            min_epochs: 0,
-            min_steps: 0,
-            num_training_batches: 0,
-            num_val_batches: 0,
-            learning_rates: Vec::new(),
-            model_summary: Vec::new(),
-            last_checkpoint_path: None,
-            best_checkpoint_path: None,
-            manual_callbacks: Vec::new(),
-            check_on_train_epoch_end: true,
             strategy: Arc::new(SingleDevice),
-            deferred_sync: None,
-            in_callback: false,
-            validation_has_run: false,
-            collective_error: None,
         }
-    }
-
-    /// Manual optimization's `self.manual_backward(loss)`: the backward hooks of the callbacks and
-    /// of `module` around [`LightningOptimizer::backward`], in the automatic loop's order.
-    pub fn manual_backward<M: LightningModule>(
-        &mut self,
-        module: &mut M,
-        loss: &Tensor<1>,
-        optimizer: &mut LightningOptimizer,
-    ) -> anyhow::Result<()> {
-        let loss_value = loss.clone().into_scalar::<f32>() as f64;
-        self.with_manual_callbacks(module, optimizer, |c, m, cx| {
-            c.on_before_backward(m, loss_value, cx)
-        })?;
-        module.on_before_backward(loss, self)?;
-        optimizer.backward(module, loss);
-        self.with_manual_callbacks(module, optimizer, |c, m, cx| c.on_after_backward(m, cx))?;
-        module.on_after_backward(self)
-    }
-
-    /// Manual optimization's `optimizer.step()`: `on_before_optimizer_step` of the callbacks and
-    /// of `module`, then the step; returns the updated module.
-    pub fn manual_step<M: LightningModule>(
-        &mut self,
-        mut module: M,
-        optimizer: &mut LightningOptimizer,
-    ) -> anyhow::Result<M> {
-        self.sync_gradients(&module, optimizer)?;
-        self.with_manual_callbacks(&mut module, optimizer, |c, m, cx| {
-            c.on_before_optimizer_step(m, cx)
-        })?;
-        module.on_before_optimizer_step(optimizer, self)?;
-        Ok(optimizer.step(module))
-    }
-
-    /// Under DDP, averages `optimizer`'s gradients over the ranks (a no-op on one device).
-    pub(crate) fn sync_gradients<M: LightningModule>(
-        &self,
-        module: &M,
-        optimizer: &mut LightningOptimizer,
-    ) -> anyhow::Result<()> {
-        reduce_gradients(self.strategy.as_ref(), module, optimizer)
-    }
-
-    /// Runs a hook on the lent callbacks, each with a handle on `module` and the optimizer
-    /// being stepped.
-    fn with_manual_callbacks<M: LightningModule>(
-        &mut self,
-        module: &mut M,
-        optimizer: &mut LightningOptimizer,
-        mut f: impl FnMut(
-            &mut dyn Callback,
-            &mut ModuleHandle<'_>,
-            &mut HookContext,
-        ) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        let mut callbacks = std::mem::take(&mut self.manual_callbacks);
-        self.in_callback = true;
-        let result = callbacks.iter_mut().try_for_each(|c| {
-            let optimizers = Some(std::slice::from_mut(&mut *optimizer));
-            let mut handle = ModuleHandle::new(&mut *module, optimizers);
-            f(c.as_mut(), &mut handle, self)
-        });
-        self.in_callback = false;
-        self.manual_callbacks = callbacks;
-        result
     }
 
     /// Whether monitoring callbacks (checkpoints, early stopping) act at the end of the training
     /// epoch (validation runs after every epoch's last batch, or never) or else after each
     /// validation, as Lightning decides.
     pub fn check_on_train_epoch_end(&self) -> bool {
-        self.check_on_train_epoch_end
+        self.limits.check_on_train_epoch_end
     }
 
     /// In a validation inside `fit` after which monitoring callbacks act (the counterpart of
     /// [`check_on_train_epoch_end`](Self::check_on_train_epoch_end)).
     pub fn check_after_validation(&self) -> bool {
-        self.stage == RunningStage::Validating
-            && self.num_training_batches > 0
-            && !self.check_on_train_epoch_end
+        self.position.stage == RunningStage::Validating
+            && self.limits.num_training_batches > 0
+            && !self.limits.check_on_train_epoch_end
     }
 
     /// Whether a validation loop inside this `fit` has run since it started (the sanity check
     /// does not count): before that, a monitored validation metric cannot exist yet.
     pub fn validation_has_run(&self) -> bool {
-        self.validation_has_run
+        self.position.validation_has_run
     }
 
     /// Logs `value` under `name` with the defaults of the current hook (Lightning's `self.log`).
@@ -195,10 +84,10 @@ impl HookContext {
 
     /// Logs with explicit options (`on_step`, `on_epoch`, `prog_bar`, `sync_dist`, …).
     pub fn log_with(&mut self, name: &str, value: f64, options: LogOptions) {
-        let step_default = self.stage == RunningStage::Training;
-        let batch_size = self.current_batch_size;
-        if options.sync_dist && self.strategy.is_distributed() && !self.in_callback {
-            if let Some(deferred) = self.deferred_sync.as_mut() {
+        let step_default = self.position.stage == RunningStage::Training;
+        let batch_size = self.position.current_batch_size;
+        if options.sync_dist && self.strategy.is_distributed() && !self.logging.in_callback {
+            if let Some(deferred) = self.logging.deferred_sync.as_mut() {
                 deferred.push(DeferredLog {
                     name: name.to_string(),
                     value,
@@ -209,11 +98,13 @@ impl HookContext {
                 return;
             }
             let mean = self.reduce_mean(name, value);
-            self.metrics
+            self.logging
+                .metrics
                 .log(name, mean, &options, step_default, batch_size);
             return;
         }
-        self.metrics
+        self.logging
+            .metrics
             .log(name, value, &options, step_default, batch_size);
     }
 
@@ -230,7 +121,7 @@ impl HookContext {
         {
             Ok(all) => all.iter().sum::<f64>() / all.len() as f64,
             Err(e) => {
-                self.collective_error.get_or_insert(e);
+                self.logging.collective_error.get_or_insert(e);
                 value
             }
         }
@@ -238,7 +129,7 @@ impl HookContext {
 
     /// The error of a failed `sync_dist` reduction since the last call, if any.
     pub(crate) fn take_collective_error(&mut self) -> anyhow::Result<()> {
-        match self.collective_error.take() {
+        match self.logging.collective_error.take() {
             Some(e) => Err(e.context(format!("sync_dist log on rank {}", self.global_rank()))),
             None => Ok(()),
         }
@@ -246,9 +137,9 @@ impl HookContext {
 
     /// Records the `sync_dist` values logged during this rank's turn, reduced over the ranks.
     pub(crate) fn flush_deferred_sync(&mut self) {
-        for log in self.deferred_sync.take().unwrap_or_default() {
+        for log in self.logging.deferred_sync.take().unwrap_or_default() {
             let mean = self.reduce_mean(&log.name, log.value);
-            self.metrics.log(
+            self.logging.metrics.log(
                 &log.name,
                 mean,
                 &log.options,
@@ -266,31 +157,33 @@ impl HookContext {
 
     /// Sends a text entry to the loggers (TensorBoard's text tab) at the current global step.
     pub fn log_text(&mut self, tag: &str, text: &str) {
-        self.metrics
+        self.logging
+            .metrics
             .pending_text
             .push((tag.to_string(), text.to_string()));
     }
 
     /// Sends a histogram of `values` to the loggers at the current global step.
     pub fn log_histogram(&mut self, tag: &str, values: Vec<f64>) {
-        self.metrics
+        self.logging
+            .metrics
             .pending_histograms
             .push((tag.to_string(), values));
     }
 
     /// Asks the Trainer to stop after the current batch (respecting `min_epochs`/`min_steps`).
     pub fn request_stop(&mut self) {
-        self.should_stop = true;
+        self.requests.should_stop = true;
     }
 
     /// Whether a stop has been requested.
     pub fn should_stop(&self) -> bool {
-        self.should_stop
+        self.requests.should_stop
     }
 
     /// Asks the Trainer to write a checkpoint once the current hook returns.
     pub fn request_checkpoint(&mut self, request: CheckpointRequest) {
-        self.checkpoint_requests.push(request);
+        self.requests.checkpoints.push(request);
     }
 
     /// This rank's index across all nodes (0 on one device).
@@ -312,19 +205,19 @@ impl HookContext {
 
     /// The stage running now.
     pub fn stage(&self) -> RunningStage {
-        self.stage
+        self.position.stage
     }
     /// Current epoch, from 0.
     pub fn current_epoch(&self) -> usize {
-        self.progress.epoch
+        self.position.progress.epoch
     }
     /// Optimizer steps taken so far: the x-axis of every logged metric.
     pub fn global_step(&self) -> usize {
-        self.progress.global_step
+        self.position.progress.global_step
     }
     /// Loop counters (epoch, batch within epoch, global step, batches seen).
     pub fn progress(&self) -> &Progress {
-        &self.progress
+        &self.position.progress
     }
     /// The device the module trains on (autodiff enabled while training).
     pub fn device(&self) -> &Device {
@@ -332,50 +225,51 @@ impl HookContext {
     }
     /// Latest value of every logged key.
     pub fn callback_metrics(&self) -> &std::collections::BTreeMap<String, f64> {
-        &self.metrics.callback_metrics
+        &self.logging.metrics.callback_metrics
     }
     /// Latest values marked `prog_bar`.
     pub fn progress_bar_metrics(&self) -> &std::collections::BTreeMap<String, f64> {
-        &self.metrics.progress_bar_metrics
+        &self.logging.metrics.progress_bar_metrics
     }
     /// The run directory (`<root>/lightning_logs/version_N`) when logging is on.
     pub fn log_dir(&self) -> Option<&Path> {
-        self.log_dir.as_deref()
+        self.logging.log_dir.as_deref()
     }
     /// `max_epochs` of this run (`None`: bounded by steps or time only).
     pub fn max_epochs(&self) -> Option<usize> {
-        self.max_epochs
+        self.limits.max_epochs
     }
     /// Whether `min_epochs` and `min_steps` are both reached (a stop request is honoured then).
     pub fn minimums_reached(&self) -> bool {
-        self.progress.epoch >= self.min_epochs && self.progress.global_step >= self.min_steps
+        self.position.progress.epoch >= self.limits.min_epochs
+            && self.position.progress.global_step >= self.limits.min_steps
     }
     /// Batches per training epoch after `limit_train_batches`.
     pub fn num_training_batches(&self) -> usize {
-        self.num_training_batches
+        self.limits.num_training_batches
     }
     /// Batches per validation run after `limit_val_batches`.
     pub fn num_val_batches(&self) -> usize {
-        self.num_val_batches
+        self.limits.num_val_batches
     }
     /// Current learning rate of every optimizer (name, base LR).
     pub fn learning_rates(&self) -> &[(String, f64)] {
-        &self.learning_rates
+        &self.logging.learning_rates
     }
     /// Parameter counts per top-level submodule (name, count), computed at fit start.
     pub fn model_summary(&self) -> &[(String, usize)] {
-        &self.model_summary
+        &self.logging.model_summary
     }
     /// Path of the checkpoint the Trainer wrote last.
     pub fn last_checkpoint_path(&self) -> Option<&Path> {
-        self.last_checkpoint_path.as_deref()
+        self.checkpoints.last.as_deref()
     }
     /// Path of the best checkpoint according to `ModelCheckpoint`.
     pub fn best_checkpoint_path(&self) -> Option<&Path> {
-        self.best_checkpoint_path.as_deref()
+        self.checkpoints.best.as_deref()
     }
     /// Records the best checkpoint (used by `ModelCheckpoint`; `ckpt_path = "best"` reads it).
     pub fn set_best_checkpoint_path(&mut self, path: PathBuf) {
-        self.best_checkpoint_path = Some(path);
+        self.checkpoints.best = Some(path);
     }
 }

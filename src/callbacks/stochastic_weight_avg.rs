@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Callback;
-use super::weight_averaging::{Averager, AveragingFn, WeightAveraging};
+use super::weight_averaging::{Averager, AveragingFn};
 use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
 use crate::module_handle::{ModuleHandle, Weights};
@@ -247,14 +247,10 @@ impl StochasticWeightAveraging {
         sections: &mut std::collections::BTreeMap<String, Vec<u8>>,
         state_key: &str,
     ) -> Result<()> {
-        if let Some((average, live)) = self.averager.checkpoint_sections(module)? {
-            sections.insert("module".into(), average);
-            sections.insert(WeightAveraging::live_section(state_key), live);
-        }
-        Ok(())
+        self.averager.save_sections(module, sections, state_key)
     }
 
-    /// When resuming `fit` after SWA began: the module holds the average; takes it and loads
+    /// When resuming `fit`: the module holds the average (once SWA began); takes it and loads
     /// the live weights back.
     pub fn load_sections(
         &mut self,
@@ -262,17 +258,10 @@ impl StochasticWeightAveraging {
         sections: &std::collections::BTreeMap<String, Vec<u8>>,
         state_key: &str,
     ) -> Result<()> {
-        let Some(live) = sections.get(&WeightAveraging::live_section(state_key)) else {
-            return Ok(());
-        };
         if !self.in_fit {
             return Ok(());
         }
-        self.averager
-            .restore_from_checkpoint(module, Some(live))
-            .with_context(|| {
-                format!("cannot restore the live weights from checkpoint section `callback.{state_key}.current_model`")
-            })
+        self.averager.load_sections(module, sections, state_key)
     }
 }
 

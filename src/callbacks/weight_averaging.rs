@@ -6,6 +6,8 @@
 //! [`Averager`] (the average, its count, swapping it in and out, checkpoint sections) is shared
 //! with [`StochasticWeightAveraging`](super::StochasticWeightAveraging).
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -110,6 +112,44 @@ impl Averager {
         let live_bytes = module.record_bytes();
         module.restore(&now)?;
         Ok(Some((average_bytes?, live_bytes?)))
+    }
+
+    /// Name of the checkpoint section holding the live weights of the callback `state_key`.
+    pub fn live_section(state_key: &str) -> String {
+        format!("callback.{state_key}.current_model")
+    }
+
+    /// While a checkpoint is written: the average (once there is one) replaces the `module`
+    /// section, the live weights go to [`live_section`](Self::live_section).
+    pub fn save_sections(
+        &self,
+        module: &mut ModuleHandle<'_>,
+        sections: &mut BTreeMap<String, Vec<u8>>,
+        state_key: &str,
+    ) -> Result<()> {
+        if let Some((average, live)) = self.checkpoint_sections(module)? {
+            sections.insert("module".into(), average);
+            sections.insert(Self::live_section(state_key), live);
+        }
+        Ok(())
+    }
+
+    /// When resuming `fit` (after the module loaded the checkpoint's `module` section): see
+    /// [`restore_from_checkpoint`](Self::restore_from_checkpoint).
+    pub fn load_sections(
+        &mut self,
+        module: &mut ModuleHandle<'_>,
+        sections: &BTreeMap<String, Vec<u8>>,
+        state_key: &str,
+    ) -> Result<()> {
+        let live = sections.get(&Self::live_section(state_key));
+        self.restore_from_checkpoint(module, live.map(Vec::as_slice))
+            .with_context(|| {
+                format!(
+                    "cannot restore the live weights from checkpoint section `{}`",
+                    Self::live_section(state_key)
+                )
+            })
     }
 
     /// On resume: the module holds the checkpoint's `module` section (the average); takes it as
@@ -231,7 +271,7 @@ impl WeightAveraging {
 
     /// Name of the checkpoint section holding the live weights.
     pub fn live_section(state_key: &str) -> String {
-        format!("callback.{state_key}.current_model")
+        Averager::live_section(state_key)
     }
 
     /// `setup`: the average exists only in `fit` (as in Lightning).
@@ -304,14 +344,10 @@ impl WeightAveraging {
     pub fn save_sections(
         &self,
         module: &mut ModuleHandle<'_>,
-        sections: &mut std::collections::BTreeMap<String, Vec<u8>>,
+        sections: &mut BTreeMap<String, Vec<u8>>,
         state_key: &str,
     ) -> Result<()> {
-        if let Some((average, live)) = self.averager.checkpoint_sections(module)? {
-            sections.insert("module".into(), average);
-            sections.insert(Self::live_section(state_key), live);
-        }
-        Ok(())
+        self.averager.save_sections(module, sections, state_key)
     }
 
     /// When resuming `fit` (after the module loaded the checkpoint's `module` section, i.e. the
@@ -319,19 +355,14 @@ impl WeightAveraging {
     pub fn load_sections(
         &mut self,
         module: &mut ModuleHandle<'_>,
-        sections: &std::collections::BTreeMap<String, Vec<u8>>,
+        sections: &BTreeMap<String, Vec<u8>>,
         state_key: &str,
     ) -> Result<()> {
         if !self.in_fit {
             // Testing or predicting from a checkpoint uses its module section: the average.
             return Ok(());
         }
-        let live = sections.get(&Self::live_section(state_key));
-        self.averager
-            .restore_from_checkpoint(module, live.map(Vec::as_slice))
-            .with_context(|| {
-                format!("cannot restore the live weights from checkpoint section `callback.{state_key}.current_model`")
-            })
+        self.averager.load_sections(module, sections, state_key)
     }
 }
 

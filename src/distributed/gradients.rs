@@ -12,8 +12,6 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 
-use super::ProcessGroup;
-
 /// Marks every float parameter of `module` as distributed (burn-train's `ModuleSharder`):
 /// backward then all-reduces its gradient through burn's communication server.
 pub fn mark_distributed<M: Module>(module: M) -> M {
@@ -35,12 +33,13 @@ struct Slot {
 
 /// Averages `grads` of `module`'s parameters with the other ranks' (a parameter without a
 /// gradient on some rank counts as zero there; one without a gradient on every rank stays
-/// without).
+/// without). `mean` is the strategy's all-reduce: it receives every gradient (and a presence
+/// flag per parameter) as one flat f32 buffer, the same length on every rank, and returns the
+/// element-wise mean over the ranks — one collective per optimizer step, not one per parameter.
 pub fn all_reduce_gradients<M: Module>(
     module: &M,
     grads: &mut GradientsParams,
-    group: &ProcessGroup,
-    rank: usize,
+    mean: impl FnOnce(Vec<f32>) -> Result<Vec<f32>>,
 ) -> Result<()> {
     struct Collect<'a> {
         grads: &'a mut GradientsParams,
@@ -83,8 +82,15 @@ pub fn all_reduce_gradients<M: Module>(
         slots,
     } = collect;
     let params = present.len();
+    let flat_len = flat.len();
     flat.extend(present);
-    let mean = group.all_reduce_mean(rank, "gradients", flat)?;
+    let mean = mean(flat)?;
+    anyhow::ensure!(
+        mean.len() == params + flat_len,
+        "the gradient all-reduce returned {} values for {} sent",
+        mean.len(),
+        params + flat_len
+    );
     let (values, present) = mean.split_at(mean.len() - params);
     struct Register<'a> {
         grads: &'a mut GradientsParams,
@@ -120,8 +126,13 @@ pub fn all_reduce_gradients<M: Module>(
 }
 
 /// Replaces every float parameter of `module` with rank 0's value (DDP starts all replicas from
-/// rank 0's weights, whatever each rank's `configure_model` drew).
-pub fn broadcast_parameters<M: Module>(module: M, group: &ProcessGroup, rank: usize) -> Result<M> {
+/// rank 0's weights, whatever each rank's `configure_model` drew). `broadcast` is the strategy's:
+/// it receives rank 0's tensors (`Some` on rank 0 alone) and returns them on every rank.
+pub fn broadcast_parameters<M: Module>(
+    module: M,
+    rank: usize,
+    broadcast: impl FnOnce(Option<Vec<TensorData>>) -> Result<Vec<TensorData>>,
+) -> Result<M> {
     struct Read(Vec<TensorData>);
     impl ModuleVisitor for Read {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -133,7 +144,7 @@ pub fn broadcast_parameters<M: Module>(module: M, group: &ProcessGroup, rank: us
         module.visit(&mut read);
         read.0
     });
-    let values = group.broadcast(rank, "parameters", mine)?;
+    let values = broadcast(mine)?;
     if rank == 0 {
         return Ok(module);
     }

@@ -258,16 +258,16 @@ impl LightningOptimizer {
         }
     }
 
-    /// Averages the accumulated gradients with the other ranks of `group` (every rank calls it
-    /// at the same point, with or without gradients of its own).
+    /// Averages the accumulated gradients with the other ranks through `mean`, the strategy's
+    /// all-reduce over one flat buffer (every rank calls it at the same point, with or without
+    /// gradients of its own).
     pub fn all_reduce_gradients<M: Module>(
         &mut self,
         module: &M,
-        group: &crate::distributed::ProcessGroup,
-        rank: usize,
+        mean: impl FnOnce(Vec<f32>) -> Result<Vec<f32>>,
     ) -> Result<()> {
         let grads = self.grads.get_or_insert_with(GradientsParams::new);
-        crate::distributed::gradients::all_reduce_gradients(module, grads, group, rank)
+        crate::distributed::gradients::all_reduce_gradients(module, grads, mean)
     }
 
     /// Clips the accumulated gradients over all parameters; returns the pre-clip global norm.

@@ -1,20 +1,39 @@
-//! [`Strategy`]: every operation across ranks (Lightning's `strategies/strategy.py`). The loops
-//! ask the strategy — agree on a stop, take rank 0's value, average a logged value or the
-//! gradients, take turns on a shared generator — and never look at ranks themselves.
-//! [`SingleDevice`] answers locally; [`DdpThreads`] runs one thread per rank over a
-//! [`ProcessGroup`]. A multi-process strategy is one more implementation of this trait.
+//! [`Strategy`]: every operation across ranks (Lightning's `strategies/strategy.py`), and the
+//! [`Launcher`] that starts a fit's ranks (Lightning's `strategy.launcher`). The loops ask the
+//! strategy — agree on a stop, take rank 0's value, average a logged value or the gradients,
+//! broadcast the initial weights, take turns on a shared generator — and never look at ranks
+//! themselves. [`SingleDevice`] answers locally; [`DdpThreads`] runs one thread per rank over
+//! a [`ProcessGroup`](crate::distributed::ProcessGroup). A multi-process strategy is one more
+//! implementation of the trait and one more launcher: the module-wide collectives take flat
+//! host buffers (`Vec<f32>`, `TensorData`), which is what a transport such as MPI sends.
 
 mod ddp_threads;
 mod single_device;
 
-pub(crate) use ddp_threads::DdpThreads;
+pub(crate) use ddp_threads::ThreadLauncher;
 pub(crate) use single_device::SingleDevice;
+
+use std::sync::Arc;
 
 use anyhow::Result;
 use burn::module::Module;
+use burn::tensor::TensorData;
 
-use crate::distributed::{ProcessGroup, RankInfo, gradients};
+use crate::datamodule::LightningDataModule;
+use crate::distributed::{RankInfo, gradients};
 use crate::optim::LightningOptimizer;
+
+/// Who averages the gradients of a step across ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GradientSync {
+    /// Nobody: there is one rank.
+    None,
+    /// The strategy, through host memory, once per optimizer step (burn has no collective for
+    /// the device).
+    Host,
+    /// burn's backward, through the device collective, for parameters marked distributed.
+    Backend,
+}
 
 /// The cross-rank operations of a run. `op` names the question in errors (a rank that asks a
 /// different question, or none, is reported with it).
@@ -32,12 +51,16 @@ pub(crate) trait Strategy: Send + Sync {
     /// so that random draws do not depend on thread timing; `Ok(false)` when turns are not
     /// needed (`f` is not run then).
     fn in_turn(&self, f: &mut dyn FnMut()) -> Result<bool>;
-    /// The group module-wide collectives run over (parameter broadcast, gradient averaging
-    /// through host memory); `None` on one device.
-    fn process_group(&self) -> Option<&ProcessGroup>;
-    /// Whether gradients are averaged through host memory before each step (burn has no
-    /// collective for the device; otherwise its backward averages them).
-    fn host_gradient_sync(&self) -> bool;
+    /// Rank 0's `tensors` (`Some` on rank 0 alone) on every rank.
+    fn broadcast_tensors(
+        &self,
+        op: &str,
+        tensors: Option<Vec<TensorData>>,
+    ) -> Result<Vec<TensorData>>;
+    /// The element-wise mean of `values` over the ranks (every rank passes the same length).
+    fn all_reduce_mean(&self, op: &str, values: Vec<f32>) -> Result<Vec<f32>>;
+    /// Who averages the gradients.
+    fn gradient_sync(&self) -> GradientSync;
 
     /// Whether there are other ranks to reduce with.
     fn is_distributed(&self) -> bool {
@@ -48,15 +71,16 @@ pub(crate) trait Strategy: Send + Sync {
 /// Starts every replica from rank 0's weights (and marks the module for burn's device
 /// collective where the backend has one).
 pub(crate) fn broadcast_parameters<M: Module>(strategy: &dyn Strategy, module: M) -> Result<M> {
-    let Some(group) = strategy.process_group() else {
+    if !strategy.is_distributed() {
         return Ok(module);
-    };
+    }
     let rank = strategy.ranks().global_rank;
-    let module = gradients::broadcast_parameters(module, group, rank)?;
-    Ok(if strategy.host_gradient_sync() {
-        module
-    } else {
-        gradients::mark_distributed(module)
+    let module = gradients::broadcast_parameters(module, rank, |mine| {
+        strategy.broadcast_tensors("parameters", mine)
+    })?;
+    Ok(match strategy.gradient_sync() {
+        GradientSync::Backend => gradients::mark_distributed(module),
+        GradientSync::None | GradientSync::Host => module,
     })
 }
 
@@ -67,10 +91,54 @@ pub(crate) fn reduce_gradients<M: Module>(
     module: &M,
     optimizer: &mut LightningOptimizer,
 ) -> Result<()> {
-    match strategy.process_group() {
-        Some(group) if strategy.host_gradient_sync() => {
-            optimizer.all_reduce_gradients(module, group, strategy.ranks().global_rank)
+    match strategy.gradient_sync() {
+        GradientSync::Host => optimizer
+            .all_reduce_gradients(module, |flat| strategy.all_reduce_mean("gradients", flat)),
+        GradientSync::None | GradientSync::Backend => Ok(()),
+    }
+}
+
+/// Rank > 0's part of a fit: given its strategy's view of the data (rank 0's dataloaders,
+/// sharded), runs the loop on its replica.
+pub(crate) type FollowerJob<B> =
+    Box<dyn FnOnce(&mut dyn LightningDataModule<Batch = B>) -> Result<()> + Send>;
+
+/// How a fit's ranks start (Lightning's `strategy.launcher`), picked from the Trainer's options.
+pub(crate) enum Launcher {
+    /// One rank, on the caller's thread.
+    SingleDevice,
+    /// One thread per device in this process.
+    DdpThreads(ThreadLauncher),
+}
+
+impl Launcher {
+    /// Ranks in the run.
+    pub fn world_size(&self) -> usize {
+        match self {
+            Launcher::SingleDevice => 1,
+            Launcher::DdpThreads(threads) => threads.world_size(),
         }
-        _ => Ok(()),
+    }
+
+    /// Runs `leader` as rank 0 on this thread with its strategy and `datamodule` (as the
+    /// strategy shares it), and the job `follower(rank, device, strategy)` makes on every other
+    /// rank; returns rank 0's value, or the first error.
+    pub fn launch<D, R>(
+        self,
+        datamodule: &mut D,
+        leader: impl FnOnce(
+            Arc<dyn Strategy>,
+            &mut dyn LightningDataModule<Batch = D::Batch>,
+        ) -> Result<R>,
+        follower: impl FnMut(usize, burn::prelude::Device, Arc<dyn Strategy>) -> FollowerJob<D::Batch>,
+    ) -> Result<R>
+    where
+        D: LightningDataModule + ?Sized,
+        D::Batch: 'static,
+    {
+        match self {
+            Launcher::SingleDevice => leader(Arc::new(SingleDevice), &mut { datamodule }),
+            Launcher::DdpThreads(threads) => threads.launch(datamodule, leader, follower),
+        }
     }
 }

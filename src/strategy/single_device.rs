@@ -2,8 +2,10 @@
 
 use anyhow::Result;
 
-use super::Strategy;
-use crate::distributed::{ProcessGroup, RankInfo};
+use burn::tensor::TensorData;
+
+use super::{GradientSync, Strategy};
+use crate::distributed::RankInfo;
 
 /// The strategy of a run on one device.
 #[derive(Debug, Default, Clone, Copy)]
@@ -25,11 +27,18 @@ impl Strategy for SingleDevice {
     fn in_turn(&self, _f: &mut dyn FnMut()) -> Result<bool> {
         Ok(false)
     }
-    fn process_group(&self) -> Option<&ProcessGroup> {
-        None
+    fn broadcast_tensors(
+        &self,
+        _op: &str,
+        tensors: Option<Vec<TensorData>>,
+    ) -> Result<Vec<TensorData>> {
+        Ok(tensors.unwrap_or_default())
     }
-    fn host_gradient_sync(&self) -> bool {
-        false
+    fn all_reduce_mean(&self, _op: &str, values: Vec<f32>) -> Result<Vec<f32>> {
+        Ok(values)
+    }
+    fn gradient_sync(&self) -> GradientSync {
+        GradientSync::None
     }
 }
 
@@ -48,5 +57,7 @@ mod tests {
         let mut ran = false;
         assert!(!s.in_turn(&mut || ran = true).unwrap());
         assert!(!ran);
+        assert_eq!(s.all_reduce_mean("g", vec![1.0, 2.0]).unwrap(), [1.0, 2.0]);
+        assert_eq!(s.gradient_sync(), GradientSync::None);
     }
 }

@@ -5,7 +5,6 @@
 //! (with `accumulate_grad_batches = k` it advances once every k batches).
 
 pub(crate) mod config;
-mod ddp;
 mod determinism;
 pub(crate) mod precision;
 
@@ -34,6 +33,7 @@ use crate::loops::evaluation_loop::{EvalKind, run_evaluation, run_predict};
 use crate::loops::fit_loop;
 use crate::loops::run::{Run, RunOutcome};
 use crate::module::LightningModule;
+use crate::strategy::{Launcher, ThreadLauncher};
 
 /// Lightning's Trainer. Build it from a [`TrainerConfig`], add callbacks, call `fit`.
 ///
@@ -313,23 +313,72 @@ impl Trainer {
             }
             None => None,
         };
-        if self.config.world_size()? > 1 {
-            return self.fit_ddp(module, datamodule, checkpoint);
-        }
+        let launcher = self.launcher()?;
         let module_callbacks = module.configure_callbacks();
+        if launcher.world_size() > 1
+            && let Some(cb) = (self.callbacks.iter())
+                .chain(&module_callbacks)
+                .find(|c| c.changes_module())
+        {
+            bail!(
+                "callback `{}` changes the module's weights or learning rates, and under trainer.devices > 1 callbacks run on rank 0 alone (the other replicas would drift apart): train on one device with it, or remove it",
+                cb.state_key()
+            );
+        }
         let mut run = self.start_run(module_callbacks, Stage::Fit)?;
+        let mut replicas: Vec<M> = (1..launcher.world_size()).map(|_| module.clone()).collect();
+        // The other ranks' runs: the Trainer's options, no callbacks or loggers.
+        let (config, seed) = (self.config.clone(), self.seed);
         let mut trained = None;
-        let result = fit_loop::fit(
-            &mut run,
-            module,
+        let result = launcher.launch(
             datamodule,
-            checkpoint.as_ref().map(|(p, c)| (p.as_path(), c.clone())),
-        )
-        .map(|m| {
-            trained = Some(m);
-        });
+            |strategy, data| {
+                run.cx.strategy = strategy;
+                trained = Some(fit_loop::fit(
+                    &mut run,
+                    module,
+                    data,
+                    resume_point(&checkpoint),
+                )?);
+                run.cx.take_collective_error()
+            },
+            |_rank, device, strategy| {
+                let mut cx = HookContext::new(device);
+                cx.strategy = strategy;
+                let mut run = Run::new(
+                    config.clone(),
+                    cx,
+                    seed,
+                    Value::Null,
+                    Vec::new(),
+                    Vec::new(),
+                );
+                let replica = replicas.pop().expect("one replica per follower");
+                let checkpoint = checkpoint.clone();
+                Box::new(move |data| {
+                    fit_loop::fit(&mut run, replica, data, resume_point(&checkpoint))?;
+                    run.cx.take_collective_error()
+                })
+            },
+        );
         self.finish_run(run, result)?;
         Ok(trained.expect("fit succeeded"))
+    }
+
+    /// How the ranks of a fit start: one device, or a thread per device (`trainer.devices`).
+    fn launcher(&self) -> Result<Launcher> {
+        self.config.validate()?;
+        if self.config.world_size()? == 1 {
+            return Ok(Launcher::SingleDevice);
+        }
+        let devices = (self.config.rank_devices()?.into_iter())
+            .map(|device| self.stage_device(device, Stage::Fit))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Launcher::DdpThreads(ThreadLauncher::new(
+            devices,
+            self.config.ddp_timeout()?,
+            !self.config.backend_has_collective(),
+        )))
     }
 
     fn evaluate<M, D>(
@@ -522,4 +571,9 @@ fn newest_checkpoint(root: &Path, name: &str) -> Option<PathBuf> {
         .map(|e| e.path().join("checkpoints").join(name))
         .filter(|p| p.is_file())
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+}
+
+/// Where a rank's fit resumes from: its own copy of the loaded checkpoint.
+fn resume_point(checkpoint: &Option<(PathBuf, Checkpoint)>) -> Option<(&Path, Checkpoint)> {
+    checkpoint.as_ref().map(|(p, c)| (p.as_path(), c.clone()))
 }

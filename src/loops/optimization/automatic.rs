@@ -6,10 +6,10 @@
 use anyhow::Result;
 
 use crate::loops::run::Run;
-use crate::loops::training_epoch_loop::EpochLoop;
+use crate::loops::training_epoch_loop::TrainingEpochLoop;
 use crate::module::LightningModule;
 use crate::optim::{LightningOptimizer, Schedule};
-use crate::trainer::precision::mixed_training_step;
+use crate::precision::mixed_training_step;
 
 use super::{check_finite, scheduler_due, step_seed};
 
@@ -20,7 +20,7 @@ pub(crate) fn automatic_step<M: LightningModule>(
     batch: &M::Batch,
     batch_idx: usize,
     optimizers: &mut [LightningOptimizer],
-    epoch_loop: &EpochLoop,
+    epoch_loop: &TrainingEpochLoop,
 ) -> Result<(M, f64)> {
     let accumulate = epoch_loop.accumulate;
     let last_of_epoch = epoch_loop.is_last_batch(batch_idx);

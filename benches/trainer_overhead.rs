@@ -139,8 +139,14 @@ fn main() {
     println!(
         "MLP 2-{WIDTH}-2, batch {BATCH}, {EXAMPLES} examples, {EPOCHS} epochs, flex CPU backend, {PAIRS} alternating pairs"
     );
-    println!("hand-written burn loop: {:.3} ms/step (median)", median(&h) * 1e3);
-    println!("Trainer:                {:.3} ms/step (median)", median(&t) * 1e3);
+    println!(
+        "hand-written burn loop: {:.3} ms/step (median)",
+        median(&h) * 1e3
+    );
+    println!(
+        "Trainer:                {:.3} ms/step (median)",
+        median(&t) * 1e3
+    );
     println!(
         "ratio Trainer / hand-written: {:.4} (median of pairs; quartiles {:.4}-{:.4}; goal <= 1.01)",
         median(&ratios),

@@ -30,6 +30,7 @@ mod module;
 pub mod module_handle;
 pub mod optim;
 mod optimizer_setup;
+mod precision;
 mod progress;
 mod stage;
 mod strategy;

@@ -228,7 +228,7 @@ pub fn misplaced_trainer_key(message: &str) -> Option<String> {
     if !rest.contains("expected one of seed, root_dir") {
         return None;
     }
-    let trainer = serde_json::to_value(crate::trainer::TrainerConfig::default()).ok()?;
+    let trainer = serde_json::to_value(super::trainer::TrainerConfig::default()).ok()?;
     trainer.get(key).map(|_| {
         format!("`{key}` is a trainer option: the indentation is wrong, indent it under `trainer:`")
     })

@@ -3,6 +3,7 @@
 
 mod error;
 mod overrides;
+pub(crate) mod trainer;
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +16,7 @@ pub use error::{edit_distance, key_path_at_line, nearest};
 pub use overrides::apply_override;
 
 use crate::optim::{OptimizerConfig, SchedulerConfig};
-use crate::trainer::{Trainer, TrainerConfig};
+use trainer::TrainerConfig;
 
 /// Settings that check their own ranges: a config's `model.params` and `dataset.params`.
 pub trait Validate {
@@ -226,14 +227,5 @@ impl<M: DeserializeOwned + Serialize, D: DeserializeOwned + Serialize> Experimen
     /// The resolved config as YAML (what `--print-config` prints).
     pub fn to_yaml(&self) -> Result<String> {
         serde_saphyr::to_string(self).context("serialising the config")
-    }
-
-    /// A Trainer with these trainer options, seed and hparams.
-    pub fn trainer(&self) -> Trainer {
-        let mut trainer = Trainer::new(self.trainer.clone()).hparams(self.to_value());
-        if let Some(seed) = self.seed {
-            trainer = trainer.seed(seed);
-        }
-        trainer
     }
 }

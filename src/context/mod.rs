@@ -12,7 +12,7 @@ pub(crate) use parts::{DeferredLog, Limits, Logging, Position, Requests};
 
 use crate::logging::LogOptions;
 use crate::progress::Progress;
-use crate::stage::RunningStage;
+use crate::stage::{RunningStage, Stage};
 use crate::strategy::{SingleDevice, Strategy};
 
 /// A request from a callback to write a checkpoint now (the Trainer owns the state to save).
@@ -206,6 +206,10 @@ impl HookContext {
     /// The stage running now.
     pub fn stage(&self) -> RunningStage {
         self.position.stage
+    }
+    /// The Trainer entry point running: fit, validate, test or predict (`trainer.state.fn`).
+    pub fn trainer_fn(&self) -> Stage {
+        self.position.trainer_fn
     }
     /// Current epoch, from 0.
     pub fn current_epoch(&self) -> usize {

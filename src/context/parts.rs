@@ -5,10 +5,13 @@ use std::path::PathBuf;
 
 use crate::logging::{LogOptions, MetricStore};
 use crate::progress::Progress;
-use crate::stage::RunningStage;
+use crate::stage::{RunningStage, Stage};
 
 /// Where the loops are. Written by the loop running now (fit, training epoch, evaluation).
 pub(crate) struct Position {
+    /// The Trainer entry point running (Lightning's `trainer.state.fn`); written once, where the
+    /// run starts.
+    pub trainer_fn: Stage,
     pub stage: RunningStage,
     pub progress: Progress,
     /// Size of the batch in the step running now (the default weight of an epoch mean).
@@ -20,6 +23,7 @@ pub(crate) struct Position {
 impl Default for Position {
     fn default() -> Self {
         Self {
+            trainer_fn: Stage::Fit,
             stage: RunningStage::Training,
             progress: Progress::default(),
             current_batch_size: 1,

@@ -11,8 +11,8 @@
 //! ```
 //! Test is the same with `test` hooks (`on_test_model_eval` … `on_test_model_train`); predict
 //! with `predict` hooks, keeping each batch's prediction (the Trainer switches the module to
-//! eval before it). The kind picks its hooks once, as a table ([`EvalHooks`]); the loop itself
-//! has no branch on the kind.
+//! eval before it). The stage picks its hooks once, as a table ([`EvalHooks`]); the loop itself
+//! has no branch on the stage.
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
@@ -24,35 +24,46 @@ use crate::loops::run::Run;
 use crate::module::LightningModule;
 use crate::module_handle::ModuleHandle;
 use crate::optim::LightningOptimizer;
-use crate::stage::RunningStage;
+use crate::stage::{RunningStage, Stage};
 
 use super::transfer_batch;
 
-/// Which evaluation loop runs.
+/// What one evaluation loop decides from its stage (sanity check, validation or test) and the
+/// Trainer entry point it runs under; every decision is a method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EvalKind {
-    /// Validation before training; its metrics are discarded afterwards.
-    Sanity,
-    /// Validation inside `fit`, or `Trainer::validate`.
-    Validation { in_fit: bool },
-    /// `Trainer::test`.
-    Test,
+pub(crate) struct EvaluationLoop {
+    /// `SanityChecking`, `Validating` or `Testing`.
+    pub stage: RunningStage,
+    /// The Trainer entry point (`Stage::Fit` for the sanity check and validation inside fit).
+    pub trainer_fn: Stage,
 }
 
-impl EvalKind {
-    fn stage(self) -> RunningStage {
-        match self {
-            EvalKind::Sanity => RunningStage::SanityChecking,
-            EvalKind::Validation { .. } => RunningStage::Validating,
-            EvalKind::Test => RunningStage::Testing,
-        }
+impl EvaluationLoop {
+    /// Whether the loop runs inside `fit`: the module goes back to training after it.
+    pub fn in_fit(self) -> bool {
+        self.trainer_fn == Stage::Fit
     }
-    /// Whether the loop runs inside `fit` (the module goes back to training after it).
-    fn in_fit(self) -> bool {
-        matches!(
-            self,
-            EvalKind::Sanity | EvalKind::Validation { in_fit: true }
-        )
+
+    /// Whether gradients are zeroed first: only before validation inside the training epoch
+    /// (Lightning's `loops/training_epoch_loop.py`); the sanity check runs before any backward,
+    /// and its `test_hooks.py` sequence has no `on_validation_model_zero_grad`.
+    pub fn zeroes_gradients(self) -> bool {
+        self.in_fit() && self.stage == RunningStage::Validating
+    }
+
+    /// Whether the loop runs the test hooks (else the validation hooks).
+    pub fn is_test(self) -> bool {
+        self.stage == RunningStage::Testing
+    }
+
+    /// Whether the epoch's metrics are discarded (the sanity check's) instead of logged.
+    pub fn discards_metrics(self) -> bool {
+        self.stage == RunningStage::SanityChecking
+    }
+
+    /// Whether the loop counts as a validation of this `fit` (the sanity check does not).
+    pub fn marks_validation_run(self) -> bool {
+        self.in_fit() && self.stage == RunningStage::Validating
     }
 }
 
@@ -234,43 +245,44 @@ fn evaluation_epoch<M: LightningModule, O>(
     call(run, module, optimizers, &hooks.end)
 }
 
-/// Runs one validation or test epoch of at most `limit` batches; returns the module in
-/// training mode when called inside `fit`, in eval mode otherwise.
+/// Runs one validation (`stage` `Validating`, or `SanityChecking` before training) or test
+/// (`Testing`) epoch of at most `limit` batches; returns the module in training mode when called
+/// inside `fit` (the context's Trainer entry point), in eval mode otherwise.
 pub(crate) fn run_evaluation<M: LightningModule>(
     run: &mut Run,
     mut module: M,
     optimizers: Option<&mut [LightningOptimizer]>,
     loader: &DataLoader<M::Batch>,
     limit: usize,
-    kind: EvalKind,
+    stage: RunningStage,
 ) -> Result<M> {
+    let eval = EvaluationLoop {
+        stage,
+        trainer_fn: run.cx.position.trainer_fn,
+    };
     let previous_stage = run.cx.position.stage;
-    // Lightning zeroes gradients only before validation inside the training epoch
-    // (`loops/training_epoch_loop.py`); the sanity check runs before any backward, and its
-    // `test_hooks.py` sequence has no `on_validation_model_zero_grad`.
-    if kind == (EvalKind::Validation { in_fit: true }) {
+    if eval.zeroes_gradients() {
         module.on_validation_model_zero_grad()?;
     }
-    let test = kind == EvalKind::Test;
-    let hooks = if test {
+    let hooks = if eval.is_test() {
         EvalHooks::test()
     } else {
         EvalHooks::validation()
     };
-    module = if test {
+    module = if eval.is_test() {
         module.on_test_model_eval()?
     } else {
         module.on_validation_model_eval()?
     };
-    run.cx.position.stage = kind.stage();
+    run.cx.position.stage = stage;
     let after_epoch = |run: &mut Run| -> Result<()> {
-        if kind == EvalKind::Sanity {
+        if eval.discards_metrics() {
             run.cx.logging.metrics.discard_epoch();
             return Ok(());
         }
         run.cx.logging.metrics.finish_epoch();
         run.write_logs()?;
-        if kind.in_fit() {
+        if eval.marks_validation_run() {
             run.cx.position.validation_has_run = true;
         }
         Ok(())
@@ -285,9 +297,9 @@ pub(crate) fn run_evaluation<M: LightningModule>(
         drop,
         after_epoch,
     )?;
-    if kind.in_fit() {
+    if eval.in_fit() {
         module = module.on_validation_model_train()?;
-    } else if test {
+    } else if eval.is_test() {
         module = module.on_test_model_train()?;
     }
     run.cx.position.stage = previous_stage;
@@ -314,4 +326,33 @@ pub(crate) fn run_predict<M: LightningModule>(
         |_| Ok(()),
     )?;
     Ok(outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(stage: RunningStage, trainer_fn: Stage) -> EvaluationLoop {
+        EvaluationLoop { stage, trainer_fn }
+    }
+
+    #[test]
+    fn inside_fit_is_decided_by_the_trainer_entry_point() {
+        let sanity = eval(RunningStage::SanityChecking, Stage::Fit);
+        let in_fit = eval(RunningStage::Validating, Stage::Fit);
+        let validate = eval(RunningStage::Validating, Stage::Validate);
+        let test = eval(RunningStage::Testing, Stage::Test);
+        assert!(sanity.in_fit() && in_fit.in_fit());
+        assert!(!validate.in_fit() && !test.in_fit());
+        assert!(in_fit.zeroes_gradients());
+        assert!(
+            !sanity.zeroes_gradients(),
+            "the sanity check runs before any backward"
+        );
+        assert!(!validate.zeroes_gradients() && !test.zeroes_gradients());
+        assert!(in_fit.marks_validation_run());
+        assert!(!sanity.marks_validation_run() && !validate.marks_validation_run());
+        assert!(sanity.discards_metrics() && !in_fit.discards_metrics());
+        assert!(test.is_test() && !validate.is_test());
+    }
 }

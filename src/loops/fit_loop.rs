@@ -27,37 +27,37 @@
 //!     [epoch checkpoint]  [plateau lr_scheduler_step]
 //! on_train_end  on_fit_end  teardown(fit)
 //! ```
+//!
+//! [`FitLoop`] holds the bounds and decides when training ends; each epoch's body (from
+//! `on_train_epoch_start` to the plateau scheduler step) is the
+//! [`TrainingEpochLoop`](crate::loops::training_epoch_loop::TrainingEpochLoop).
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 
 use crate::checkpoint::{Checkpoint, optimizer_section, parameter_shapes, scheduler_section};
-use crate::data::{Batch, DataLoader};
+use crate::config::trainer::{Limit, TrainerConfig, parse_duration};
+use crate::data::DataLoader;
 use crate::datamodule::LightningDataModule;
 use crate::logging::MetricStore;
-use crate::loops::optimization::automatic::automatic_step;
-use crate::loops::optimization::manual::manual_step;
-use crate::loops::optimization::plateau_due;
-use crate::loops::training_epoch_loop::EpochLoop;
+use crate::loops::evaluation_loop::run_evaluation;
+use crate::loops::run::Run;
+use crate::loops::training_epoch_loop::{EpochData, FitBounds, TrainingEpochLoop};
 use crate::module::LightningModule;
-use crate::optim::{LightningOptimizer, Schedule};
+use crate::optim::LightningOptimizer;
 use crate::optimizer_setup::{OptimizerSetup, stepping_batches};
 use crate::progress::Progress;
-use crate::strategy::broadcast_parameters;
-use std::time::Duration;
-
-use crate::loops::evaluation_loop::{EvalKind, run_evaluation};
-use crate::loops::run::Run;
-use crate::loops::transfer_batch;
 use crate::stage::{RunningStage, Stage};
-use crate::trainer::config::{Limit, TrainerConfig, parse_duration};
+use crate::strategy::broadcast_parameters;
 
 /// The bounds of one `fit` and the decisions made from them; every decision is a method.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FitLoop {
+    /// When training started in this process (for `max_time`).
+    pub started: Instant,
     /// `max_epochs` (`None`: bounded by steps or time only).
     pub max_epochs: Option<usize>,
     /// `max_steps` (`None`: -1, no bound).
@@ -95,6 +95,11 @@ impl FitLoop {
             .is_some_and(|t| self.elapsed_secs(this_process) >= t.as_secs())
     }
 
+    /// Seconds trained in all, up to now.
+    pub fn elapsed_now(&self) -> u64 {
+        self.elapsed_secs(self.started.elapsed().as_secs())
+    }
+
     /// Whether `min_epochs` and `min_steps` are both reached.
     pub fn minimums_reached(&self, progress: &Progress) -> bool {
         progress.epoch >= self.min_epochs && progress.global_step >= self.min_steps
@@ -111,6 +116,21 @@ impl FitLoop {
         self.steps_done(progress) || timed_out || self.can_stop_early(should_stop, progress)
     }
 
+    /// Whether training ends now ([`done`](Self::done)), once the ranks agree on a stop request
+    /// and on `max_time` (checked before every epoch and after every batch).
+    pub fn should_end(&self, run: &mut Run) -> Result<bool> {
+        run.agree_on_stop()?;
+        let timed_out = run.any_rank(
+            "max_time",
+            self.out_of_time(self.started.elapsed().as_secs()),
+        )?;
+        Ok(self.done(
+            &run.cx.position.progress,
+            run.cx.requests.should_stop,
+            timed_out,
+        ))
+    }
+
     /// Whether the train dataloader is reloaded before this epoch
     /// (`reload_dataloaders_every_n_epochs`; never mid-epoch, as when resuming inside one).
     pub fn should_reload_train_data(every_n_epochs: usize, progress: &Progress) -> bool {
@@ -118,6 +138,18 @@ impl FitLoop {
             && progress.epoch > 0
             && progress.epoch.is_multiple_of(every_n_epochs)
             && progress.batch_in_epoch == 0
+    }
+}
+
+impl FitBounds for FitLoop {
+    fn can_stop_early(&self, should_stop: bool, progress: &Progress) -> bool {
+        FitLoop::can_stop_early(self, should_stop, progress)
+    }
+    fn should_end(&self, run: &mut Run) -> Result<bool> {
+        FitLoop::should_end(self, run)
+    }
+    fn elapsed_now(&self) -> u64 {
+        FitLoop::elapsed_now(self)
     }
 }
 
@@ -129,6 +161,9 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     checkpoint: Option<(&Path, Checkpoint)>,
 ) -> Result<M> {
     // ----- set-up -------------------------------------------------------------------------
+    // The Trainer records its entry point where it starts a run; a DDP follower's run, which
+    // the Trainer does not start, begins here.
+    run.cx.position.trainer_fn = Stage::Fit;
     datamodule
         .prepare_data()
         .context("datamodule prepare_data")?;
@@ -257,7 +292,7 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
                     Some(&mut optimizers),
                     loader,
                     n,
-                    EvalKind::Sanity,
+                    RunningStage::SanityChecking,
                 )?;
             }
         }
@@ -303,8 +338,8 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
         .as_deref()
         .map(parse_duration)
         .transpose()?;
-    let started = Instant::now();
     let bounds = FitLoop {
+        started: Instant::now(),
         max_epochs,
         max_steps,
         max_time,
@@ -326,15 +361,8 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
         run.cx.position.progress.batch_in_epoch = 0;
         run.cx.position.progress.epoch_finished = false;
     }
-    'epochs: while bounds.epochs_left(&run.cx.position.progress) {
-        run.agree_on_stop()?;
-        let timed_out =
-            run.any_rank("max_time", bounds.out_of_time(started.elapsed().as_secs()))?;
-        if bounds.done(
-            &run.cx.position.progress,
-            run.cx.requests.should_stop,
-            timed_out,
-        ) {
+    while bounds.epochs_left(&run.cx.position.progress) {
+        if bounds.should_end(run)? {
             break;
         }
         let epoch = run.cx.position.progress.epoch;
@@ -346,147 +374,23 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
             run.cx.limits.num_training_batches =
                 train_batches(&train_loader, &run.cfg, fast_dev, overfitting);
         }
-        let num_batches = run.cx.limits.num_training_batches;
-        let epoch_loop = EpochLoop {
-            num_batches,
-            accumulate: run.cfg.accumulate_grad_batches,
-            val_every: val_interval(&run.cfg, num_batches)?,
-            validates: val_loader.is_some()
-                && run.cx.limits.num_val_batches > 0
-                && run
-                    .cfg
-                    .check_val_every_n_epoch
-                    .is_none_or(|n| (epoch + 1).is_multiple_of(n)),
-            val_across_epochs: run.cfg.check_val_every_n_epoch.is_none(),
-            log_every_n_steps: run.cfg.log_every_n_steps,
-        };
-
-        run.cx.position.stage = RunningStage::Training;
-        run.call_hook(
-            &mut module,
-            Some(&mut optimizers),
-            |c, m, cx| c.on_train_epoch_start(m, cx),
-            |m, cx| m.on_train_epoch_start(cx),
+        let epoch_loop = TrainingEpochLoop::new(
+            &run.cfg,
+            run.cx.limits.num_training_batches,
+            epoch,
+            val_loader.is_some() && run.cx.limits.num_val_batches > 0,
         )?;
-        // A callback may change rates here (BackboneFinetuning unfreezes with a new group).
-        run.refresh_learning_rates(&optimizers);
-
-        let skip = run.cx.position.progress.batch_in_epoch;
-        let batches = train_loader
-            .iter(epoch, skip)
-            .take(num_batches.saturating_sub(skip));
-        for (offset, batch) in batches.enumerate() {
-            let batch_idx = skip + offset;
-            let batch = batch
-                .with_context(|| format!("loading training batch {batch_idx} of epoch {epoch}"))?;
-            let batch = transfer_batch(&mut module, batch, &device)?;
-            run.cx.position.current_batch_size = batch.batch_size();
-            run.call_hook(
-                &mut module,
-                Some(&mut optimizers),
-                |c, m, cx| c.on_train_batch_start(m, batch_idx, cx),
-                |m, cx| m.on_train_batch_start(&batch, batch_idx, cx),
-            )?;
-            run.agree_on_stop()?;
-            if bounds.can_stop_early(run.cx.requests.should_stop, &run.cx.position.progress) {
-                break;
-            }
-            let loss = if module.automatic_optimization() {
-                let (m, loss) =
-                    automatic_step(run, module, &batch, batch_idx, &mut optimizers, &epoch_loop)?;
-                module = m;
-                loss
-            } else {
-                let (m, loss) = manual_step(run, module, &batch, batch_idx, &mut optimizers)?;
-                module = m;
-                loss
-            };
-            run.cx.position.progress.batch_in_epoch = batch_idx + 1;
-            run.cx.position.progress.total_batches += 1;
-            run.refresh_learning_rates(&optimizers);
-            run.call_hook(
-                &mut module,
-                Some(&mut optimizers),
-                |c, m, cx| c.on_train_batch_end(m, loss, batch_idx, cx),
-                |m, cx| m.on_train_batch_end(loss, &batch, batch_idx, cx),
-            )?;
-            run.process_checkpoint_requests(&mut module, &mut optimizers, datamodule)?;
-            run.agree_on_stop()?;
-
-            if epoch_loop.should_log(batch_idx, run.cx.position.progress.global_step) {
-                run.write_logs()?;
-            }
-            run.steps_since_flush += usize::from(!epoch_loop.should_accumulate(batch_idx));
-            if run.steps_since_flush >= run.cfg.flush_logs_every_n_steps {
-                run.flush_logs()?;
-            }
-            let stopping =
-                bounds.can_stop_early(run.cx.requests.should_stop, &run.cx.position.progress);
-            let total_batches = run.cx.position.progress.total_batches;
-            if let Some(loader) = val_loader
-                .as_ref()
-                .filter(|_| epoch_loop.should_validate(batch_idx, total_batches, stopping))
-            {
-                let limit = run.cx.limits.num_val_batches;
-                module = run_evaluation(
-                    run,
-                    module,
-                    Some(&mut optimizers),
-                    loader,
-                    limit,
-                    EvalKind::Validation { in_fit: true },
-                )?;
-                run.cx.position.stage = RunningStage::Training;
-                run.process_checkpoint_requests(&mut module, &mut optimizers, datamodule)?;
-            }
-            run.agree_on_stop()?;
-            let timed_out =
-                run.any_rank("max_time", bounds.out_of_time(started.elapsed().as_secs()))?;
-            if bounds.done(
-                &run.cx.position.progress,
-                run.cx.requests.should_stop,
-                timed_out,
-            ) {
-                break;
-            }
-        }
-
-        // ----- end of epoch ---------------------------------------------------------------
-        run.call_train_epoch_end(&mut module, &mut optimizers, |run| {
-            run.cx.logging.metrics.finish_epoch();
-            run.write_logs()?;
-            run.cx.position.progress.epoch_finished = true;
-            run.cx.position.progress.elapsed_secs =
-                bounds.elapsed_secs(started.elapsed().as_secs());
-            Ok(())
-        })?;
-        run.process_checkpoint_requests(&mut module, &mut optimizers, datamodule)?;
-        for opt in optimizers.iter_mut() {
-            let Some(scheduler) = opt.scheduler.as_mut() else {
-                continue;
-            };
-            let plateau = matches!(scheduler.schedule, Schedule::Plateau(_));
-            if plateau_due(scheduler.interval, plateau, scheduler.frequency, epoch) {
-                let monitor = scheduler.monitor.clone().unwrap_or_default();
-                // Every replica must step its rate alike: rank 0's value decides.
-                let metric = run.rank_zero_value(
-                    "plateau monitor",
-                    run.cx
-                        .logging
-                        .metrics
-                        .callback_metrics
-                        .get(&monitor)
-                        .copied(),
-                )?;
-                module.lr_scheduler_step(scheduler, metric)?;
-            }
-        }
-        run.refresh_learning_rates(&optimizers);
+        let data = EpochData {
+            train: &train_loader,
+            val: val_loader.as_ref(),
+            datamodule: &*datamodule,
+        };
+        module = epoch_loop.run(run, module, &mut optimizers, &data, &bounds)?;
         run.cx.position.progress.epoch += 1;
         run.cx.position.progress.batch_in_epoch = 0;
         run.cx.position.progress.epoch_finished = false;
         if fast_dev.is_some() {
-            break 'epochs;
+            break;
         }
     }
 
@@ -528,21 +432,6 @@ fn train_batches<B: Send + 'static>(
     } else {
         cfg.limit_train_batches.apply(loader.num_batches())
     }
-}
-
-/// Training batches between two validations within an epoch.
-fn val_interval(cfg: &TrainerConfig, num_batches: usize) -> Result<usize> {
-    Ok(match cfg.val_check_interval {
-        Limit::Batches(n) => {
-            if cfg.check_val_every_n_epoch.is_some() && n > num_batches {
-                bail!(
-                    "trainer.val_check_interval ({n}) must be at most the number of training batches per epoch ({num_batches}); set check_val_every_n_epoch to null to count batches across epochs"
-                );
-            }
-            n.max(1)
-        }
-        Limit::Fraction(f) => ((num_batches as f64 * f) as usize).max(1),
-    })
 }
 
 /// Restores optimizer, scheduler, loop and metric state from a checkpoint.
@@ -600,6 +489,7 @@ mod tests {
 
     fn bounds() -> FitLoop {
         FitLoop {
+            started: Instant::now(),
             max_epochs: Some(3),
             max_steps: Some(10),
             max_time: Some(Duration::from_secs(60)),

@@ -19,8 +19,8 @@ use crate::module_handle::ModuleHandle;
 use crate::optim::LightningOptimizer;
 use crate::progress::Progress;
 
+use crate::config::trainer::{Precision, TrainerConfig};
 use crate::grad_scaler::GradScaler;
-use crate::trainer::config::{Precision, TrainerConfig};
 
 /// What a finished run hands back to the Trainer: its results, moved out of the context.
 #[derive(Default)]

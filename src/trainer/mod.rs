@@ -4,9 +4,8 @@
 //! The x-axis of every logged metric is `global_step`, the number of optimizer steps taken
 //! (with `accumulate_grad_batches = k` it advances once every k batches).
 
-pub(crate) mod config;
 mod determinism;
-pub(crate) mod precision;
+mod from_config;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,21 +14,21 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use serde_json::Value;
 
-pub use crate::grad_scaler::GradScaler;
-pub use crate::progress::Progress;
-pub use crate::stage::{RunningStage, Stage};
-pub use config::{
+pub use crate::config::trainer::{
     Accelerator, Devices, FastDevRun, Limit, Precision, Strategy, TrainerConfig, parse_duration,
 };
+pub use crate::grad_scaler::GradScaler;
+pub use crate::precision::all_parameters_are;
+pub use crate::progress::Progress;
+pub use crate::stage::{RunningStage, Stage};
 pub use determinism::deterministic_notice;
-pub use precision::all_parameters_are;
 
 use crate::callbacks::{Callback, ModelCheckpoint, ModelSummary, ProgressBar};
 use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
 use crate::datamodule::LightningDataModule;
 use crate::loggers::{CsvLogger, Logger, TensorBoardLogger, next_version_dir};
-use crate::loops::evaluation_loop::{EvalKind, run_evaluation, run_predict};
+use crate::loops::evaluation_loop::{run_evaluation, run_predict};
 use crate::loops::fit_loop;
 use crate::loops::run::{Run, RunOutcome};
 use crate::module::LightningModule;
@@ -141,6 +140,7 @@ impl Trainer {
         }
         let device = self.stage_device(self.config.device()?, stage)?;
         let mut cx = HookContext::new(device);
+        cx.position.trainer_fn = stage;
         let fast = self.config.fast_dev_run.batches().is_some();
         let mut callbacks: Vec<Box<dyn Callback>> = std::mem::take(&mut self.callbacks);
         for callback in module_callbacks {
@@ -404,12 +404,12 @@ impl Trainer {
         let result = (|| -> Result<()> {
             module = setup_stage(&mut run, module, datamodule, stage, ckpt.as_deref())?;
             let fast = config.fast_dev_run.batches();
-            let (loader, limit, kind) = match stage {
+            let (loader, limit, running) = match stage {
                 Stage::Test => {
                     let loader = datamodule.test_dataloader()?;
                     let limit = fast
                         .unwrap_or_else(|| config.limit_test_batches.apply(loader.num_batches()));
-                    (loader, limit, EvalKind::Test)
+                    (loader, limit, RunningStage::Testing)
                 }
                 _ => {
                     let loader = datamodule
@@ -417,7 +417,7 @@ impl Trainer {
                         .context("validate: this datamodule has no val_dataloader")?;
                     let limit = fast
                         .unwrap_or_else(|| config.limit_val_batches.apply(loader.num_batches()));
-                    (loader, limit, EvalKind::Validation { in_fit: false })
+                    (loader, limit, RunningStage::Validating)
                 }
             };
             if loader.num_batches() == 0 {
@@ -426,7 +426,8 @@ impl Trainer {
                     loader.dataset_len()
                 );
             }
-            let evaluated = run_evaluation(&mut run, module.clone(), None, &loader, limit, kind)?;
+            let evaluated =
+                run_evaluation(&mut run, module.clone(), None, &loader, limit, running)?;
             let mut evaluated = evaluated;
             run.call_hook(
                 &mut evaluated,

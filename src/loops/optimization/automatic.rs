@@ -6,12 +6,11 @@
 use anyhow::Result;
 
 use crate::loops::run::Run;
-use crate::loops::training_epoch_loop::EpochLoop;
 use crate::module::LightningModule;
 use crate::optim::{LightningOptimizer, Schedule};
-use crate::trainer::precision::mixed_training_step;
+use crate::precision::mixed_training_step;
 
-use super::{check_finite, scheduler_due, step_seed};
+use super::{StepWindow, check_finite, scheduler_due, step_seed};
 
 /// One training batch under automatic optimization; returns the module and the batch's loss.
 pub(crate) fn automatic_step<M: LightningModule>(
@@ -20,10 +19,10 @@ pub(crate) fn automatic_step<M: LightningModule>(
     batch: &M::Batch,
     batch_idx: usize,
     optimizers: &mut [LightningOptimizer],
-    epoch_loop: &EpochLoop,
+    window: StepWindow,
 ) -> Result<(M, f64)> {
-    let accumulate = epoch_loop.accumulate;
-    let last_of_epoch = epoch_loop.is_last_batch(batch_idx);
+    let accumulate = window.accumulate;
+    let last_of_epoch = window.last_of_epoch;
     let epoch = run.cx.position.progress.epoch;
     let seed = step_seed(run);
     let (m, loss) = run.in_turn(|run| -> Result<(M, burn::prelude::Tensor<1>)> {
@@ -41,7 +40,7 @@ pub(crate) fn automatic_step<M: LightningModule>(
     module = m;
     let loss_value = loss.clone().into_scalar::<f32>() as f64;
     check_finite(run, loss_value, batch_idx)?;
-    if epoch_loop.starts_window(batch_idx) {
+    if window.starts {
         run.call_hook(
             &mut module,
             Some(&mut *optimizers),
@@ -74,7 +73,7 @@ pub(crate) fn automatic_step<M: LightningModule>(
         |m, cx| m.on_after_backward(cx),
     )?;
 
-    if !epoch_loop.should_accumulate(batch_idx) {
+    if window.ends {
         crate::strategy::reduce_gradients(run.cx.strategy.as_ref(), &module, &mut optimizers[0])?;
         // GradScaler: unscale, then skip the step when the gradients overflowed.
         if let Some(scaler) = run.scaler.as_mut() {

@@ -10,6 +10,19 @@ use crate::data::mix;
 use crate::loops::run::Run;
 use crate::optim::Interval;
 
+/// Where a batch sits in its accumulation window, as the training epoch loop decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StepWindow {
+    /// `accumulate_grad_batches` (the loss is divided by it).
+    pub accumulate: usize,
+    /// The batch opens the window: gradients are reset before its backward.
+    pub starts: bool,
+    /// The batch closes the window: the optimizer steps after it.
+    pub ends: bool,
+    /// The batch is the epoch's last (epoch-interval schedulers step after it).
+    pub last_of_epoch: bool,
+}
+
 /// Whether a scheduler steps after optimizer step `step` (1-based) of `epoch`: step schedules
 /// every `frequency` steps; epoch schedules right after the epoch's last optimizer step, as in
 /// Lightning; plateau schedules never here (they wait for the epoch's validation metrics, see

@@ -262,7 +262,7 @@ pub struct TrainerConfig {
     pub precision: Precision,
     /// Lightning's switch for deterministic kernels. Accepted with a notice: burn has no such
     /// switch, and every seeded CPU run already repeats bit for bit (see
-    /// [`deterministic_notice`](super::deterministic_notice) for why and for GPUs).
+    /// [`deterministic_notice`](crate::trainer::deterministic_notice) for why and for GPUs).
     pub deterministic: bool,
     /// Run N batches of train/val/test once, without logging or checkpoints.
     pub fast_dev_run: FastDevRun,

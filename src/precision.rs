@@ -11,7 +11,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 
-use crate::HookContext;
+use crate::context::HookContext;
 use crate::data::Batch;
 use crate::module::LightningModule;
 

@@ -238,31 +238,6 @@ impl StochasticWeightAveraging {
         self.state = state;
         Ok(())
     }
-
-    /// While a checkpoint is written: the average (once SWA began) replaces the `module`
-    /// section, the live weights go to `callback.<state_key>.current_model`.
-    pub fn save_sections(
-        &self,
-        module: &mut ModuleHandle<'_>,
-        sections: &mut std::collections::BTreeMap<String, Vec<u8>>,
-        state_key: &str,
-    ) -> Result<()> {
-        self.averager.save_sections(module, sections, state_key)
-    }
-
-    /// When resuming `fit`: the module holds the average (once SWA began); takes it and loads
-    /// the live weights back.
-    pub fn load_sections(
-        &mut self,
-        module: &mut ModuleHandle<'_>,
-        sections: &std::collections::BTreeMap<String, Vec<u8>>,
-        state_key: &str,
-    ) -> Result<()> {
-        if !self.in_fit {
-            return Ok(());
-        }
-        self.averager.load_sections(module, sections, state_key)
-    }
 }
 
 impl Callback for StochasticWeightAveraging {
@@ -329,8 +304,11 @@ impl Callback for StochasticWeightAveraging {
         checkpoint: &mut Checkpoint,
         _cx: &mut HookContext,
     ) -> Result<()> {
+        // The average (once SWA began) replaces the `module` section, the live weights go to
+        // `callback.<state_key>.current_model`.
         let key = self.state_key();
-        self.save_sections(module, &mut checkpoint.sections, &key)
+        self.averager
+            .save_sections(module, &mut checkpoint.sections, &key)
     }
     fn on_load_checkpoint(
         &mut self,
@@ -338,8 +316,15 @@ impl Callback for StochasticWeightAveraging {
         checkpoint: &Checkpoint,
         _cx: &mut HookContext,
     ) -> Result<()> {
+        if !self.in_fit {
+            // Testing or predicting from a checkpoint uses its module section: the average.
+            return Ok(());
+        }
+        // Resuming `fit`: the module holds the average (once SWA began); takes it and loads the
+        // live weights back.
         let key = self.state_key();
-        self.load_sections(module, &checkpoint.sections, &key)
+        self.averager
+            .load_sections(module, &checkpoint.sections, &key)
     }
 }
 

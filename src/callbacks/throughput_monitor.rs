@@ -61,7 +61,7 @@ impl Callback for ThroughputMonitor {
             return Ok(());
         };
         self.timed_batches += 1;
-        self.timed_samples += cx.position.current_batch_size * cx.world_size();
+        self.timed_samples += cx.current_batch_size() * cx.world_size();
         let secs = since.elapsed().as_secs_f64();
         let per_step = LogOptions::default().on_step(true).on_epoch(false);
         cx.log_with(

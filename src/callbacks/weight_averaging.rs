@@ -338,32 +338,6 @@ impl WeightAveraging {
         self.state = state;
         Ok(())
     }
-
-    /// While a checkpoint is written: the average replaces the `module` section, the live
-    /// weights go to [`live_section`](Self::live_section).
-    pub fn save_sections(
-        &self,
-        module: &mut ModuleHandle<'_>,
-        sections: &mut BTreeMap<String, Vec<u8>>,
-        state_key: &str,
-    ) -> Result<()> {
-        self.averager.save_sections(module, sections, state_key)
-    }
-
-    /// When resuming `fit` (after the module loaded the checkpoint's `module` section, i.e. the
-    /// average): the average is taken from the module and the live weights loaded back.
-    pub fn load_sections(
-        &mut self,
-        module: &mut ModuleHandle<'_>,
-        sections: &BTreeMap<String, Vec<u8>>,
-        state_key: &str,
-    ) -> Result<()> {
-        if !self.in_fit {
-            // Testing or predicting from a checkpoint uses its module section: the average.
-            return Ok(());
-        }
-        self.averager.load_sections(module, sections, state_key)
-    }
 }
 
 impl Callback for WeightAveraging {
@@ -435,8 +409,10 @@ impl Callback for WeightAveraging {
         checkpoint: &mut Checkpoint,
         _cx: &mut HookContext,
     ) -> Result<()> {
+        // The average replaces the `module` section, the live weights go to their own.
         let key = self.state_key();
-        self.save_sections(module, &mut checkpoint.sections, &key)
+        self.averager
+            .save_sections(module, &mut checkpoint.sections, &key)
     }
     fn on_load_checkpoint(
         &mut self,
@@ -444,8 +420,15 @@ impl Callback for WeightAveraging {
         checkpoint: &Checkpoint,
         _cx: &mut HookContext,
     ) -> Result<()> {
+        if !self.in_fit {
+            // Testing or predicting from a checkpoint uses its module section: the average.
+            return Ok(());
+        }
+        // Resuming `fit`: the module loaded the `module` section (the average); the average is
+        // taken from it and the live weights loaded back.
         let key = self.state_key();
-        self.load_sections(module, &checkpoint.sections, &key)
+        self.averager
+            .load_sections(module, &checkpoint.sections, &key)
     }
 }
 
@@ -548,13 +531,15 @@ mod tests {
         let mut cb = WeightAveraging::ema(0.5);
         cb.begin_stage(true);
         let mut sections = std::collections::BTreeMap::new();
-        cb.save_sections(&mut ModuleHandle::new(&mut net, None), &mut sections, "EMA")
+        cb.averager
+            .save_sections(&mut ModuleHandle::new(&mut net, None), &mut sections, "EMA")
             .unwrap();
         assert!(sections.is_empty(), "nothing to save before an update");
         let live = params(&mut net);
         let mut resumed = WeightAveraging::ema(0.5);
         resumed.begin_stage(true);
         resumed
+            .averager
             .load_sections(&mut ModuleHandle::new(&mut net, None), &sections, "EMA")
             .unwrap();
         assert!(resumed.average().is_none());
@@ -579,7 +564,8 @@ mod tests {
         let live = params(&mut net);
         let average = flat(cb.average().unwrap());
         let mut sections = std::collections::BTreeMap::new();
-        cb.save_sections(&mut ModuleHandle::new(&mut net, None), &mut sections, "WA")
+        cb.averager
+            .save_sections(&mut ModuleHandle::new(&mut net, None), &mut sections, "WA")
             .unwrap();
         assert_eq!(params(&mut net), live, "saving leaves the module as it was");
         let state = cb.state();
@@ -592,7 +578,10 @@ mod tests {
         let mut resumed = WeightAveraging::new(AveragingFn::Equal);
         resumed.begin_stage(true);
         resumed.load_state(state).unwrap();
-        resumed.load_sections(&mut handle, &sections, "WA").unwrap();
+        resumed
+            .averager
+            .load_sections(&mut handle, &sections, "WA")
+            .unwrap();
         assert_eq!(flat(&handle.snapshot()), live);
         assert!(close(&flat(resumed.average().unwrap()), &average));
         assert_eq!(resumed.n_averaged(), 2);

@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::args::CommonArgs;
+use crate::config::{ExperimentConfig, Validate};
 use crate::{LightningDataModule, LightningModule, Trainer};
 
 /// An example binary: its settings, its module and datamodule, its own subcommands.
@@ -156,6 +157,22 @@ pub enum NoCommand {}
 /// An app without options of its own.
 #[derive(Debug, Clone, clap::Args)]
 pub struct NoOptions {}
+
+/// What an app's [`check`](LightningApp::check) does when its settings are an
+/// [`ExperimentConfig`]: validates the model's and the dataset's params and the trainer
+/// options (a checkpoint's settings skipped [`ExperimentConfig::load_checked`]); the trainer
+/// error names `source`.
+pub fn check_experiment<M: Validate, D: Validate>(
+    settings: &ExperimentConfig<M, D>,
+    source: &Path,
+) -> Result<()> {
+    settings.model.params.validate()?;
+    settings.dataset.params.validate()?;
+    settings
+        .trainer
+        .validate()
+        .with_context(|| format!("{}: invalid trainer settings", source.display()))
+}
 
 /// `title:` then one `  name  value` line per metric.
 pub fn print_metrics(title: &str, metrics: &BTreeMap<String, f64>) {

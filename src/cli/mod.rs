@@ -12,5 +12,5 @@ pub mod args;
 pub mod config_help;
 mod runner;
 
-pub use app::{LightningApp, NoCommand, NoOptions, Session, print_metrics};
+pub use app::{LightningApp, NoCommand, NoOptions, Session, check_experiment, print_metrics};
 pub use runner::{main, run, settings_from_checkpoint};

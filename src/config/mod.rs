@@ -59,6 +59,28 @@ pub struct ExperimentConfig<M, D> {
     pub trainer: TrainerConfig,
 }
 
+impl<M: Default, D: Default> ExperimentConfig<M, D> {
+    /// Every default, `model.name` and `dataset.name` aside: what an app's
+    /// [`default_settings`](crate::cli::LightningApp::default_settings) gives `--help` to list.
+    pub fn defaults(model: &str, dataset: &str) -> Self {
+        Self {
+            seed: None,
+            root_dir: None,
+            dataset: Named {
+                name: dataset.into(),
+                params: D::default(),
+            },
+            model: Named {
+                name: model.into(),
+                params: M::default(),
+            },
+            optimizer: OptimizerConfig::default(),
+            scheduler: None,
+            trainer: TrainerConfig::default(),
+        }
+    }
+}
+
 /// Parses `text` (from `source`) into `T`, with overrides applied; errors name the file, line,
 /// key, what was expected, and the nearest valid key.
 pub fn parse_config<T: DeserializeOwned>(

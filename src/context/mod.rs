@@ -223,6 +223,10 @@ impl HookContext {
     pub fn progress(&self) -> &Progress {
         &self.position.progress
     }
+    /// Size of this rank's batch in the step running now (how `log` weighs an epoch mean).
+    pub fn current_batch_size(&self) -> usize {
+        self.position.current_batch_size
+    }
     /// The device the module trains on (autodiff enabled while training).
     pub fn device(&self) -> &Device {
         &self.device

@@ -1,7 +1,8 @@
 //! Helpers the workspace's integration tests share: a fresh temporary directory per test, and
 //! running an example binary with its output kept for assertion messages, reading a logged
-//! metric back.
+//! metric back, checking a binary's `--help` ([`cli`]).
 
+pub mod cli;
 pub mod fuzz;
 pub mod spm;
 

@@ -14,7 +14,6 @@ use burn::prelude::*;
 use burn_lightning::checkpoint::Checkpoint;
 use burn_lightning::cli::args::CommonArgs;
 use burn_lightning::cli::{LightningApp, Session, print_metrics};
-use burn_lightning::config::Named;
 use burn_lightning::{DataHandoff, LightningDataModule, Stage, Trainer};
 
 use crate::assemble::{LazyBert, build_model, recipe};
@@ -23,7 +22,7 @@ use crate::datamodule::PretrainingDataModule;
 use crate::fill_mask::fill_mask;
 use crate::heads::BertForPreTraining;
 use crate::module::BertPretrainingModule;
-use crate::settings::{DataParams, ModelParams, PretrainConfig};
+use crate::settings::PretrainConfig;
 use crate::tokenizer::BertTokenizer;
 use crate::vocab_extension::{NewRowInit, resize_token_embeddings};
 use crate::weights::{load_pretrained, save_pretrained};
@@ -80,31 +79,11 @@ impl LightningApp for BertApp {
     }
 
     fn check(settings: &PretrainConfig, source: &Path) -> Result<()> {
-        use burn_lightning::config::Validate;
-        settings.model.params.validate()?;
-        settings.dataset.params.validate()?;
-        settings
-            .trainer
-            .validate()
-            .with_context(|| format!("{}: invalid trainer settings", source.display()))
+        burn_lightning::cli::check_experiment(settings, source)
     }
 
     fn default_settings() -> PretrainConfig {
-        PretrainConfig {
-            seed: None,
-            root_dir: None,
-            dataset: Named {
-                name: "corpus".into(),
-                params: DataParams::default(),
-            },
-            model: Named {
-                name: "bert".into(),
-                params: ModelParams::default(),
-            },
-            optimizer: Default::default(),
-            scheduler: None,
-            trainer: Default::default(),
-        }
+        PretrainConfig::defaults("bert", "corpus")
     }
 
     fn trainer(settings: &PretrainConfig) -> Result<Trainer> {

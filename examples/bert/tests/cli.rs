@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use test_support::cli::{ExpectedHelp, assert_help};
 use test_support::output_text as text;
 
 use lightning_toolkit::hf::read_safetensors;
@@ -323,47 +324,27 @@ fn bad_settings_are_named() {
 #[test]
 fn help_version_and_usage_errors_follow_clap() {
     let dir = temp_dir("help");
-    let out = bert(&dir, &["--help"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Usage: bert"), "{stdout}");
-    for command in ["fit", "validate", "export", "fill-mask", "add-tokens"] {
-        assert!(stdout.contains(command), "{command} missing: {stdout}");
-    }
-    assert!(stdout.contains("--dataset.params.max_seq_len"), "{stdout}");
-    // Each key's default and the first sentence of its doc comment.
-    let line_of = |key: &str| {
-        stdout
-            .lines()
-            .find(|l| l.trim_start().starts_with(&format!("--{key} ")))
-            .unwrap_or_else(|| panic!("no {key}: {stdout}"))
-            .to_string()
-    };
-    let line = line_of("dataset.params.max_seq_len");
-    assert!(line.contains("= 128 "), "{line}");
-    assert!(
-        line.ends_with("Tokens per example, `[CLS]` and both `[SEP]` included."),
-        "{line}"
-    );
-    let line = line_of("model.params.hidden_act");
-    assert!(
-        line.contains("= gelu ") && line.ends_with("Feed-forward activation (from scratch)."),
-        "{line}"
-    );
-    let line = line_of("trainer.max_epochs");
-    assert!(line.contains("Stop after this many epochs"), "{line}");
-
-    let out = bert(&dir, &["fill-mask", "--help"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Usage: bert fill-mask"), "{stdout}");
-    assert!(stdout.contains("--top-k"), "{stdout}");
-
-    let out = bert(&dir, &["--version"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("bert {}", env!("CARGO_PKG_VERSION"))
+    assert_help(
+        env!("CARGO_BIN_EXE_bert"),
+        &dir,
+        &ExpectedHelp {
+            name: "bert",
+            version: env!("CARGO_PKG_VERSION"),
+            commands: &["fit", "validate", "export", "fill-mask", "add-tokens"],
+            keys: &[
+                (
+                    "dataset.params.max_seq_len",
+                    "128",
+                    "Tokens per example, `[CLS]` and both `[SEP]` included.",
+                ),
+                (
+                    "model.params.hidden_act",
+                    "gelu",
+                    "Feed-forward activation (from scratch).",
+                ),
+            ],
+            subcommand: ("fill-mask", "--top-k"),
+        },
     );
 
     let out = bert(&dir, &["fit", "--top-k=x"]);

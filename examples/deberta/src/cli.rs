@@ -14,7 +14,6 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use burn_lightning::checkpoint::Checkpoint;
 use burn_lightning::cli::{LightningApp, Session};
-use burn_lightning::config::Named;
 use burn_lightning::optim::OptimizerName;
 use burn_lightning::{DataHandoff, LightningDataModule, Stage, Trainer};
 use lightning_toolkit::data::read_csv_columns;
@@ -23,7 +22,7 @@ use lightning_toolkit::fs::atomic_write;
 use crate::assemble::{DebertaDataInfo, LazyClassifier};
 use crate::datamodule::{FoldDataModule, PredictDataModule};
 use crate::module::{ClassifierModule, EpochScores};
-use crate::settings::{ClassifierConfig, DataParams, ModelParams};
+use crate::settings::ClassifierConfig;
 use crate::weights::save_pretrained;
 
 /// The `deberta` binary.
@@ -64,31 +63,11 @@ impl LightningApp for DebertaApp {
     }
 
     fn check(settings: &ClassifierConfig, source: &Path) -> Result<()> {
-        use burn_lightning::config::Validate;
-        settings.model.params.validate()?;
-        settings.dataset.params.validate()?;
-        settings
-            .trainer
-            .validate()
-            .with_context(|| format!("{}: invalid trainer settings", source.display()))
+        burn_lightning::cli::check_experiment(settings, source)
     }
 
     fn default_settings() -> ClassifierConfig {
-        ClassifierConfig {
-            seed: None,
-            root_dir: None,
-            dataset: Named {
-                name: "csv".into(),
-                params: DataParams::default(),
-            },
-            model: Named {
-                name: "deberta".into(),
-                params: ModelParams::default(),
-            },
-            optimizer: Default::default(),
-            scheduler: None,
-            trainer: Default::default(),
-        }
+        ClassifierConfig::defaults("deberta", "csv")
     }
 
     fn trainer(settings: &ClassifierConfig) -> Result<Trainer> {

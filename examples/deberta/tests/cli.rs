@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use std::sync::OnceLock;
+use test_support::cli::{ExpectedHelp, assert_help};
 use test_support::output_text as text;
 
 use burn::prelude::*;
@@ -343,49 +344,27 @@ fn bad_settings_are_named() {
 #[test]
 fn help_version_and_usage_errors_follow_clap() {
     let dir = temp_dir("help");
-    let out = deberta(&dir, &["--help"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Usage: deberta"), "{stdout}");
-    for command in ["fit", "validate", "predict", "export"] {
-        assert!(stdout.contains(command), "{command} missing: {stdout}");
-    }
-    assert!(stdout.contains("--dataset.params.trn_fold"), "{stdout}");
-    // Each key's default and the first sentence of its doc comment.
-    let line_of = |key: &str| {
-        stdout
-            .lines()
-            .find(|l| l.trim_start().starts_with(&format!("--{key} ")))
-            .unwrap_or_else(|| panic!("no {key}: {stdout}"))
-            .to_string()
-    };
-    let line = line_of("dataset.params.trn_fold");
-    assert!(line.contains("= [0, 1, 2, 3] "), "{line}");
-    assert!(
-        line.ends_with("Folds to train (each validates on itself); out-of-fold scores cover them."),
-        "{line}"
-    );
-    let line = line_of("model.params.pooling");
-    assert!(
-        line.contains("= mean ") && line.ends_with("How token states become one vector."),
-        "{line}"
-    );
-    let line = line_of("trainer.max_epochs");
-    assert!(line.contains("Stop after this many epochs"), "{line}");
-
-    let out = deberta(&dir, &["predict", "--help"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("Usage: deberta predict") && stdout.contains("--input"),
-        "{stdout}"
-    );
-
-    let out = deberta(&dir, &["--version"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("deberta {}", env!("CARGO_PKG_VERSION"))
+    assert_help(
+        env!("CARGO_BIN_EXE_deberta"),
+        &dir,
+        &ExpectedHelp {
+            name: "deberta",
+            version: env!("CARGO_PKG_VERSION"),
+            commands: &["fit", "validate", "predict", "export"],
+            keys: &[
+                (
+                    "dataset.params.trn_fold",
+                    "[0, 1, 2, 3]",
+                    "Folds to train (each validates on itself); out-of-fold scores cover them.",
+                ),
+                (
+                    "model.params.pooling",
+                    "mean",
+                    "How token states become one vector.",
+                ),
+            ],
+            subcommand: ("predict", "--input"),
+        },
     );
 
     let out = deberta(&dir, &["fit", "--inptu", "x.csv"]);

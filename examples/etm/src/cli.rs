@@ -9,13 +9,12 @@ use anyhow::{Context, Result};
 use burn::prelude::*;
 use burn_lightning::checkpoint::Checkpoint;
 use burn_lightning::cli::{LightningApp, Session};
-use burn_lightning::config::Named;
 use burn_lightning::{DataHandoff, LightningDataModule, Stage, Trainer};
 
 use crate::assemble::{EtmDataInfo, LazyEtm, build_parts};
 use crate::datamodule::{EtmData, EtmDataModule, open_dataset};
 use crate::module::EtmModule;
-use crate::settings::{DataParams, EtmConfig, ModelParams};
+use crate::settings::EtmConfig;
 
 /// The `etm` binary.
 pub struct EtmApp;
@@ -53,31 +52,11 @@ impl LightningApp for EtmApp {
     }
 
     fn check(settings: &EtmConfig, source: &Path) -> Result<()> {
-        use burn_lightning::config::Validate;
-        settings.model.params.validate()?;
-        settings.dataset.params.validate()?;
-        settings
-            .trainer
-            .validate()
-            .with_context(|| format!("{}: invalid trainer settings", source.display()))
+        burn_lightning::cli::check_experiment(settings, source)
     }
 
     fn default_settings() -> EtmConfig {
-        EtmConfig {
-            seed: None,
-            root_dir: None,
-            dataset: Named {
-                name: "nyt".into(),
-                params: DataParams::default(),
-            },
-            model: Named {
-                name: "etm".into(),
-                params: ModelParams::default(),
-            },
-            optimizer: Default::default(),
-            scheduler: None,
-            trainer: Default::default(),
-        }
+        EtmConfig::defaults("etm", "nyt")
     }
 
     fn trainer(settings: &EtmConfig) -> Result<Trainer> {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use test_support::cli::{ExpectedHelp, assert_help};
 use test_support::output_text as text;
 
 fn etm(cwd: &Path, args: &[&str]) -> Output {
@@ -334,46 +335,16 @@ fn every_shipped_config_loads() {
 #[test]
 fn help_version_and_usage_errors_follow_clap() {
     let dir = temp_dir("help");
-    let out = etm(&dir, &["--help"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Usage: etm"), "{stdout}");
-    for command in ["fit", "validate", "test", "predict", "topics"] {
-        assert!(stdout.contains(command), "{command} missing: {stdout}");
-    }
-    // The config's keys with their defaults and the first sentence of their doc comments.
-    assert!(stdout.contains("--model.params.num_topics"), "{stdout}");
-    assert!(stdout.contains("--trainer.max_epochs"), "{stdout}");
-    let line = stdout
-        .lines()
-        .find(|l| l.contains("--model.params.num_topics "))
-        .unwrap();
-    assert!(line.contains("= 50 "), "{line}");
-    assert!(
-        line.trim_end().ends_with("K, the number of topics."),
-        "{line}"
-    );
-    let line = stdout
-        .lines()
-        .find(|l| l.contains("--trainer.max_epochs "))
-        .unwrap();
-    assert!(line.contains("= null "), "{line}");
-    assert!(
-        line.contains("Stop after this many epochs (`None` with `max_steps = -1` means 1000"),
-        "{line}"
-    );
-
-    let out = etm(&dir, &["topics", "--help"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Usage: etm topics"), "{stdout}");
-    assert!(stdout.contains("--ckpt-path"), "{stdout}");
-
-    let out = etm(&dir, &["--version"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("etm {}", env!("CARGO_PKG_VERSION"))
+    assert_help(
+        env!("CARGO_BIN_EXE_etm"),
+        &dir,
+        &ExpectedHelp {
+            name: "etm",
+            version: env!("CARGO_PKG_VERSION"),
+            commands: &["fit", "validate", "test", "predict", "topics"],
+            keys: &[("model.params.num_topics", "50", "K, the number of topics.")],
+            subcommand: ("topics", "--ckpt-path"),
+        },
     );
 
     // Usage errors: clap's message, exit code 2.

@@ -1,7 +1,8 @@
 //! Crash safety through the real `etm` binary: a run that checkpoints every epoch (a few steps)
 //! is SIGKILLed at random moments at least ten times; after each kill `--ckpt-path last`
 //! continues it, and the weights it ends with equal an uninterrupted run's, bit for bit (as do
-//! the logged epoch means and the LR schedule's state).
+//! the logged epoch means and the LR schedule's state). A run that ends before its kill arrives
+//! is undone (its directory put back) and run again with an earlier kill moment.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -159,6 +160,26 @@ fn command(config: &Path, resume: bool, stderr: Stdio) -> Command {
     c
 }
 
+/// Makes `to` a copy of the directory `from` (removing `to` when `from` does not exist).
+fn copy_tree(from: &Path, to: &Path) {
+    if to.exists() {
+        std::fs::remove_dir_all(to).unwrap();
+    }
+    if !from.exists() {
+        return;
+    }
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (source, dest) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&source, &dest);
+        } else {
+            std::fs::copy(&source, &dest).unwrap();
+        }
+    }
+}
+
 /// Temporary files anywhere under `dir` (a write that a kill interrupted).
 fn temporaries(dir: &Path) -> Vec<String> {
     test_support::tree(dir)
@@ -186,9 +207,17 @@ fn sigkilled_runs_resume_to_the_uninterrupted_weights() {
 
     let killed = temp_dir("killed");
     let config = write_config(&killed, &data_dir);
+    // The killed runs' directory as it was before the run now going, put back when that run
+    // finished before its kill arrived (a loaded machine runs faster or slower than the
+    // uninterrupted run did, and the resumed runs have less and less left to do).
+    let snapshot = temp_dir("killed-snapshot").join("run");
     let mut rng = Rng::new(2024);
     let mut kills = 0;
+    let mut redraws = 0;
     let mut steps_at_kill = Vec::new();
+    // Kill moments are drawn within this fraction of an uninterrupted run's time: start-up,
+    // training steps, validation and checkpoint writes are all hit.
+    let mut window = 0.2;
     loop {
         let resume = latest_last(&killed).is_some();
         let stderr = if kills == KILLS {
@@ -196,6 +225,9 @@ fn sigkilled_runs_resume_to_the_uninterrupted_weights() {
         } else {
             Stdio::null()
         };
+        if kills < KILLS {
+            copy_tree(&killed.join("run"), &snapshot);
+        }
         let mut child = command(&config, resume, stderr).spawn().unwrap();
         if kills == KILLS {
             let out = child.wait_with_output().unwrap();
@@ -206,24 +238,35 @@ fn sigkilled_runs_resume_to_the_uninterrupted_weights() {
             );
             break;
         }
-        // A random moment within the first fifth of an uninterrupted run's time: start-up,
-        // training steps, validation and checkpoint writes are all hit.
         let wait =
-            Duration::from_secs_f64(full.as_secs_f64() * 0.2 * rng.below(1000) as f64 / 1000.0);
+            Duration::from_secs_f64(full.as_secs_f64() * window * rng.below(1000) as f64 / 1000.0);
         std::thread::sleep(wait);
-        match child.try_wait().unwrap() {
-            None => {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                kills += 1;
-                steps_at_kill
-                    .push(latest_last(&killed).map_or(0, |(_, ck)| ck.state.progress.global_step));
-            }
-            Some(status) => panic!(
-                "the run finished ({status}) after {kills} kills; the test needs {KILLS}: shorten the waits"
-            ),
+        let ended_before_the_kill = child.try_wait().unwrap();
+        if ended_before_the_kill.is_none() {
+            child.kill().unwrap();
         }
+        // A run may also end between the check above and the kill: only its status tells.
+        let status = child.wait().unwrap();
+        if status.success() {
+            // It finished before the kill: undo it and draw an earlier moment.
+            redraws += 1;
+            assert!(
+                redraws <= 20,
+                "the runs keep finishing before their kill ({kills} kills so far)"
+            );
+            copy_tree(&snapshot, &killed.join("run"));
+            window /= 2.0;
+            continue;
+        }
+        assert!(
+            ended_before_the_kill.is_none(),
+            "a run failed by itself ({status}) after {kills} kills"
+        );
+        kills += 1;
+        steps_at_kill.push(latest_last(&killed).map_or(0, |(_, ck)| ck.state.progress.global_step));
     }
+    std::fs::remove_dir_all(snapshot.parent().unwrap()).ok();
+    eprintln!("{redraws} runs finished before their kill and were undone");
     eprintln!("{kills} kills; last checkpoint's step after each: {steps_at_kill:?}");
     assert!(
         steps_at_kill.last() > steps_at_kill.first(),

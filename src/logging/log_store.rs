@@ -1,6 +1,7 @@
 //! Values logged with [`HookContext::log`](crate::HookContext::log): step values, epoch means
 //! weighted by batch size, and the three views Lightning keeps (callback, progress bar, logger).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -122,34 +123,45 @@ impl MetricStore {
         let on_step = options.on_step.unwrap_or(step_default);
         let on_epoch = options.on_epoch.unwrap_or(!step_default);
         let to_logger = options.logger.unwrap_or(true);
-        let (step_key, epoch_key) = if on_step && on_epoch {
-            (format!("{name}_step"), format!("{name}_epoch"))
+        // Keys are borrowed, and copied only for a map that lacks them: a training step logs
+        // its loss every batch, and the Trainer's per-step overhead is budgeted at 1%.
+        let (step_key, epoch_key): (Cow<'_, str>, Cow<'_, str>) = if on_step && on_epoch {
+            (
+                Cow::Owned(format!("{name}_step")),
+                Cow::Owned(format!("{name}_epoch")),
+            )
         } else {
-            (name.to_string(), name.to_string())
+            (Cow::Borrowed(name), Cow::Borrowed(name))
         };
         if on_step {
-            self.callback_metrics.insert(step_key.clone(), value);
-            self.callback_metrics.insert(name.to_string(), value);
+            set(&mut self.callback_metrics, &step_key, value);
+            set(&mut self.callback_metrics, name, value);
             if options.prog_bar {
-                self.progress_bar_metrics.insert(step_key.clone(), value);
+                set(&mut self.progress_bar_metrics, &step_key, value);
             }
             if to_logger {
-                self.pending.insert(step_key, value);
+                set(&mut self.pending, &step_key, value);
             }
         }
         if on_epoch {
             let weight = options.batch_size.unwrap_or(batch_size).max(1) as f64;
-            let acc = self.epoch.entry(epoch_key).or_insert(EpochAccumulator {
-                reduce: options.reduce,
-                total: match options.reduce {
-                    Reduce::Max => f64::NEG_INFINITY,
-                    Reduce::Min => f64::INFINITY,
-                    _ => 0.0,
-                },
-                weight: 0.0,
-                prog_bar: options.prog_bar,
-                logger: to_logger,
-            });
+            if !self.epoch.contains_key(&*epoch_key) {
+                self.epoch.insert(
+                    epoch_key.to_string(),
+                    EpochAccumulator {
+                        reduce: options.reduce,
+                        total: match options.reduce {
+                            Reduce::Max => f64::NEG_INFINITY,
+                            Reduce::Min => f64::INFINITY,
+                            _ => 0.0,
+                        },
+                        weight: 0.0,
+                        prog_bar: options.prog_bar,
+                        logger: to_logger,
+                    },
+                );
+            }
+            let acc = self.epoch.get_mut(&*epoch_key).expect("inserted above");
             match acc.reduce {
                 Reduce::Mean => {
                     acc.total += value * weight;
@@ -197,6 +209,16 @@ impl MetricStore {
     /// Takes the values the loggers have not written yet.
     pub(crate) fn take_pending(&mut self) -> BTreeMap<String, f64> {
         std::mem::take(&mut self.pending)
+    }
+}
+
+/// `map[key] = value`, copying `key` only when `map` lacks it.
+fn set(map: &mut BTreeMap<String, f64>, key: &str, value: f64) {
+    match map.get_mut(key) {
+        Some(slot) => *slot = value,
+        None => {
+            map.insert(key.to_string(), value);
+        }
     }
 }
 

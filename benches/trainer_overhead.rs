@@ -111,19 +111,22 @@ fn hand_written_run() -> (f64, usize) {
 
 fn main() {
     // Warm-up both paths once (allocator, thread pool), then alternate measured runs. Each
-    // pair (hand-written, then Trainer) runs back to back, so both halves see the same load on
-    // this noisy 2-core VM; the figure is the median of the pairs' ratios, with its spread.
-    // (Five unpaired runs gave ratios from 0.78 to 1.14 under a concurrent build.)
+    // pair runs back to back, so both halves see the same load on this noisy 2-core VM, and
+    // every other pair runs the Trainer first, so that an order effect cancels; the figure is
+    // the median of the pairs' ratios, with its spread. (Five unpaired runs gave ratios from
+    // 0.78 to 1.14 under a concurrent build.)
     trainer_run();
     hand_written_run();
     let mut t = Vec::new();
     let mut h = Vec::new();
     let mut ratios = Vec::new();
     let mut setup = Vec::new();
-    for _ in 0..PAIRS {
+    for pair in 0..PAIRS {
+        let trainer_first = pair % 2 == 1;
+        let early = trainer_first.then(trainer_run);
         let (secs, steps) = hand_written_run();
         let hand = secs / steps as f64;
-        let (in_loop, total, steps) = trainer_run();
+        let (in_loop, total, steps) = early.unwrap_or_else(trainer_run);
         let trainer = in_loop / steps as f64;
         h.push(hand);
         t.push(trainer);

@@ -48,37 +48,3 @@ pub trait LightningDataModule {
         Ok(())
     }
 }
-
-/// A borrowed datamodule is one: a launcher hands `&mut D` on as `&mut dyn LightningDataModule`
-/// whatever `D` is (a `dyn` datamodule included).
-impl<D: LightningDataModule + ?Sized> LightningDataModule for &mut D {
-    type Batch = D::Batch;
-
-    fn prepare_data(&mut self) -> Result<()> {
-        (**self).prepare_data()
-    }
-    fn setup(&mut self, stage: Stage) -> Result<()> {
-        (**self).setup(stage)
-    }
-    fn train_dataloader(&mut self) -> Result<DataLoader<Self::Batch>> {
-        (**self).train_dataloader()
-    }
-    fn val_dataloader(&mut self) -> Result<Option<DataLoader<Self::Batch>>> {
-        (**self).val_dataloader()
-    }
-    fn test_dataloader(&mut self) -> Result<DataLoader<Self::Batch>> {
-        (**self).test_dataloader()
-    }
-    fn predict_dataloader(&mut self) -> Result<DataLoader<Self::Batch>> {
-        (**self).predict_dataloader()
-    }
-    fn state_dict(&self) -> Value {
-        (**self).state_dict()
-    }
-    fn load_state_dict(&mut self, state: Value) -> Result<()> {
-        (**self).load_state_dict(state)
-    }
-    fn teardown(&mut self, stage: Stage) -> Result<()> {
-        (**self).teardown(stage)
-    }
-}

@@ -160,14 +160,13 @@ pub struct NoOptions {}
 
 /// What an app's [`check`](LightningApp::check) does when its settings are an
 /// [`ExperimentConfig`]: validates the model's and the dataset's params and the trainer
-/// options (a checkpoint's settings skipped [`ExperimentConfig::load_checked`]); the trainer
-/// error names `source`.
+/// options (a checkpoint's settings skipped [`ExperimentConfig::load_checked`]); every error
+/// names `source`.
 pub fn check_experiment<M: Validate, D: Validate>(
     settings: &ExperimentConfig<M, D>,
     source: &Path,
 ) -> Result<()> {
-    settings.model.params.validate()?;
-    settings.dataset.params.validate()?;
+    settings.validate_params(source)?;
     settings
         .trainer
         .validate()

@@ -59,6 +59,21 @@ pub struct ExperimentConfig<M, D> {
     pub trainer: TrainerConfig,
 }
 
+impl<M: Validate, D: Validate> ExperimentConfig<M, D> {
+    /// Validates the model's and the dataset's params; errors name `source` (the config file,
+    /// or the checkpoint the settings came from).
+    pub fn validate_params(&self, source: &Path) -> Result<()> {
+        self.model
+            .params
+            .validate()
+            .with_context(|| format!("{}: invalid model settings", source.display()))?;
+        self.dataset
+            .params
+            .validate()
+            .with_context(|| format!("{}: invalid dataset settings", source.display()))
+    }
+}
+
 impl<M: Default, D: Default> ExperimentConfig<M, D> {
     /// Every default, `model.name` and `dataset.name` aside: what an app's
     /// [`default_settings`](crate::cli::LightningApp::default_settings) gives `--help` to list.
@@ -228,16 +243,7 @@ impl<M: DeserializeOwned + Serialize, D: DeserializeOwned + Serialize> Experimen
                 known(datasets)
             );
         }
-        config
-            .model
-            .params
-            .validate()
-            .with_context(|| format!("{}: invalid model settings", path.display()))?;
-        config
-            .dataset
-            .params
-            .validate()
-            .with_context(|| format!("{}: invalid dataset settings", path.display()))?;
+        config.validate_params(path)?;
         Ok(config)
     }
 

@@ -1,7 +1,6 @@
 //! Values logged with [`HookContext::log`](crate::HookContext::log): step values, epoch means
 //! weighted by batch size, and the three views Lightning keeps (callback, progress bar, logger).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -108,6 +107,9 @@ pub struct MetricStore {
     #[serde(skip)]
     pub(crate) pending_histograms: Vec<(String, Vec<f64>)>,
     epoch: BTreeMap<String, EpochAccumulator>,
+    /// Where `<name>_step` / `<name>_epoch` keys are built (reused: no allocation per log).
+    #[serde(skip)]
+    key_buffer: String,
 }
 
 impl MetricStore {
@@ -123,29 +125,28 @@ impl MetricStore {
         let on_step = options.on_step.unwrap_or(step_default);
         let on_epoch = options.on_epoch.unwrap_or(!step_default);
         let to_logger = options.logger.unwrap_or(true);
-        // Keys are borrowed, and copied only for a map that lacks them: a training step logs
-        // its loss every batch, and the Trainer's per-step overhead is budgeted at 1%.
-        let (step_key, epoch_key): (Cow<'_, str>, Cow<'_, str>) = if on_step && on_epoch {
-            (
-                Cow::Owned(format!("{name}_step")),
-                Cow::Owned(format!("{name}_epoch")),
-            )
-        } else {
-            (Cow::Borrowed(name), Cow::Borrowed(name))
-        };
+        // Keys are borrowed (or built in a reused buffer), and copied only into a map that lacks
+        // them: a training step logs its loss every batch, and the Trainer's per-step overhead
+        // is budgeted at 1%.
+        let both = on_step && on_epoch;
+        let mut buffer = std::mem::take(&mut self.key_buffer);
         if on_step {
-            set(&mut self.callback_metrics, &step_key, value);
-            set(&mut self.callback_metrics, name, value);
+            let step_key = suffixed(&mut buffer, name, both, "_step");
+            set(&mut self.callback_metrics, step_key, value);
+            if both {
+                set(&mut self.callback_metrics, name, value);
+            }
             if options.prog_bar {
-                set(&mut self.progress_bar_metrics, &step_key, value);
+                set(&mut self.progress_bar_metrics, step_key, value);
             }
             if to_logger {
-                set(&mut self.pending, &step_key, value);
+                set(&mut self.pending, step_key, value);
             }
         }
         if on_epoch {
+            let epoch_key = suffixed(&mut buffer, name, both, "_epoch");
             let weight = options.batch_size.unwrap_or(batch_size).max(1) as f64;
-            if !self.epoch.contains_key(&*epoch_key) {
+            if !self.epoch.contains_key(epoch_key) {
                 self.epoch.insert(
                     epoch_key.to_string(),
                     EpochAccumulator {
@@ -161,7 +162,7 @@ impl MetricStore {
                     },
                 );
             }
-            let acc = self.epoch.get_mut(&*epoch_key).expect("inserted above");
+            let acc = self.epoch.get_mut(epoch_key).expect("inserted above");
             match acc.reduce {
                 Reduce::Mean => {
                     acc.total += value * weight;
@@ -172,6 +173,7 @@ impl MetricStore {
                 Reduce::Min => acc.total = acc.total.min(value),
             }
         }
+        self.key_buffer = buffer;
     }
 
     /// Closes the epoch of the current loop: reductions become callback, progress-bar and
@@ -210,6 +212,17 @@ impl MetricStore {
     pub(crate) fn take_pending(&mut self) -> BTreeMap<String, f64> {
         std::mem::take(&mut self.pending)
     }
+}
+
+/// `name` + `suffix` built in `buffer` when `suffixed`, else `name` itself.
+fn suffixed<'a>(buffer: &'a mut String, name: &'a str, suffixed: bool, suffix: &str) -> &'a str {
+    if !suffixed {
+        return name;
+    }
+    buffer.clear();
+    buffer.push_str(name);
+    buffer.push_str(suffix);
+    buffer
 }
 
 /// `map[key] = value`, copying `key` only when `map` lacks it.

@@ -95,40 +95,15 @@ impl FitLoop {
             .is_some_and(|t| self.elapsed_secs(this_process) >= t.as_secs())
     }
 
-    /// Seconds trained in all, up to now.
-    pub fn elapsed_now(&self) -> u64 {
-        self.elapsed_secs(self.started.elapsed().as_secs())
-    }
-
     /// Whether `min_epochs` and `min_steps` are both reached.
     pub fn minimums_reached(&self, progress: &Progress) -> bool {
         progress.epoch >= self.min_epochs && progress.global_step >= self.min_steps
-    }
-
-    /// Whether a stop request (`should_stop`) ends the run now.
-    pub fn can_stop_early(&self, should_stop: bool, progress: &Progress) -> bool {
-        should_stop && self.minimums_reached(progress)
     }
 
     /// Whether training ends here: `max_steps` reached, out of time (as the ranks agreed), or an
     /// honoured stop request.
     pub fn done(&self, progress: &Progress, should_stop: bool, timed_out: bool) -> bool {
         self.steps_done(progress) || timed_out || self.can_stop_early(should_stop, progress)
-    }
-
-    /// Whether training ends now ([`done`](Self::done)), once the ranks agree on a stop request
-    /// and on `max_time` (checked before every epoch and after every batch).
-    pub fn should_end(&self, run: &mut Run) -> Result<bool> {
-        run.agree_on_stop()?;
-        let timed_out = run.any_rank(
-            "max_time",
-            self.out_of_time(self.started.elapsed().as_secs()),
-        )?;
-        Ok(self.done(
-            &run.cx.position.progress,
-            run.cx.requests.should_stop,
-            timed_out,
-        ))
     }
 
     /// Whether the train dataloader is reloaded before this epoch
@@ -142,14 +117,26 @@ impl FitLoop {
 }
 
 impl FitBounds for FitLoop {
+    /// A stop request is honoured once `min_epochs` and `min_steps` are reached.
     fn can_stop_early(&self, should_stop: bool, progress: &Progress) -> bool {
-        FitLoop::can_stop_early(self, should_stop, progress)
+        should_stop && self.minimums_reached(progress)
     }
+    /// [`done`](FitLoop::done), once the ranks agree on a stop request and on `max_time`
+    /// (checked before every epoch and after every batch).
     fn should_end(&self, run: &mut Run) -> Result<bool> {
-        FitLoop::should_end(self, run)
+        run.agree_on_stop()?;
+        let timed_out = run.any_rank(
+            "max_time",
+            self.out_of_time(self.started.elapsed().as_secs()),
+        )?;
+        Ok(self.done(
+            &run.cx.position.progress,
+            run.cx.requests.should_stop,
+            timed_out,
+        ))
     }
     fn elapsed_now(&self) -> u64 {
-        FitLoop::elapsed_now(self)
+        self.elapsed_secs(self.started.elapsed().as_secs())
     }
 }
 
@@ -161,8 +148,8 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
     checkpoint: Option<(&Path, Checkpoint)>,
 ) -> Result<M> {
     // ----- set-up -------------------------------------------------------------------------
-    // The Trainer records its entry point where it starts a run; a DDP follower's run, which
-    // the Trainer does not start, begins here.
+    // Rank 0's run recorded its entry point in `start_run`; a DDP follower's run is built
+    // without it, and learns it here.
     run.cx.position.trainer_fn = Stage::Fit;
     datamodule
         .prepare_data()
@@ -179,6 +166,8 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
         |c, m, cx| c.setup(m, Stage::Fit, cx),
         |m, cx| m.setup(Stage::Fit, cx),
     )?;
+    // As Lightning's `_call_setup_hook`: no rank goes on before every rank's set-up is done.
+    run.cx.strategy.barrier("post_setup")?;
     if let Some((_, ck)) = &checkpoint {
         module.on_load_checkpoint(&ck.state)?;
     }

@@ -1,20 +1,14 @@
 //! [`DdpThreads`]: data parallel with one thread per rank in this process (as burn-train's DDP
-//! runs one worker per device), the ranks meeting in a [`ProcessGroup`]; [`ThreadLauncher`]
-//! starts them. Rank 0 runs on the caller's thread with the callbacks, loggers and datamodule;
-//! the others run the same loop on their replica with none of those, receiving rank 0's
-//! dataloaders.
+//! runs one worker per device), the ranks meeting in a [`ProcessGroup`]; the thread launcher
+//! (`launcher.rs`) starts them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Result;
-use burn::prelude::Device;
 use burn::tensor::TensorData;
-use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOperation};
 
-use super::{FollowerJob, GradientSync, Strategy};
-use crate::datamodule::LightningDataModule;
-use crate::distributed::{FollowerData, LeaderData, ProcessGroup, RankInfo, RankJob, run_ranks};
+use super::{GradientSync, Strategy};
+use crate::distributed::{ProcessGroup, RankInfo};
 
 /// One rank of a thread-based DDP run.
 pub(crate) struct DdpThreads {
@@ -77,80 +71,62 @@ impl Strategy for DdpThreads {
     }
 }
 
-/// Starts a thread-based DDP fit: one rank per device, each on its own thread.
-pub(crate) struct ThreadLauncher {
-    devices: Vec<Device>,
-    timeout: Duration,
-    host_gradient_sync: bool,
-}
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
 
-impl ThreadLauncher {
-    /// One rank per entry of `devices` (already set up for training); `timeout` bounds every
-    /// wait on a peer; `host_gradient_sync` when the backend has no device collective.
-    pub fn new(devices: Vec<Device>, timeout: Duration, host_gradient_sync: bool) -> Self {
-        Self {
-            devices,
-            timeout,
-            host_gradient_sync,
-        }
-    }
+    use super::*;
 
-    /// Ranks in the run.
-    pub fn world_size(&self) -> usize {
-        self.devices.len()
-    }
-
-    /// See [`Launcher::launch`](super::Launcher::launch): rank 0 sees `datamodule` through
-    /// [`LeaderData`] (which shares every dataloader it makes), the others through
-    /// [`FollowerData`] (which receives them); each rank keeps its shard.
-    pub fn launch<D, R>(
-        self,
-        datamodule: &mut D,
-        leader: impl FnOnce(
-            Arc<dyn Strategy>,
-            &mut dyn LightningDataModule<Batch = D::Batch>,
-        ) -> Result<R>,
-        mut follower: impl FnMut(usize, Device, Arc<dyn Strategy>) -> FollowerJob<D::Batch>,
-    ) -> Result<R>
-    where
-        D: LightningDataModule + ?Sized,
-        D::Batch: 'static,
-    {
-        let world = self.devices.len();
-        let group = ProcessGroup::with_timeout(world, self.timeout);
-        let strategy = |rank: usize| -> Arc<dyn Strategy> {
-            Arc::new(DdpThreads::new(
-                RankInfo::single_node(rank, world),
-                group.clone(),
-                self.host_gradient_sync,
-            ))
-        };
-        // burn's communication server lives as long as this context (CUDA only).
-        let _collective = (!self.host_gradient_sync).then(|| {
-            DistributedContext::init(
-                self.devices.clone(),
-                DistributedConfig {
-                    all_reduce_op: ReduceOperation::Mean,
-                },
-            )
+    #[test]
+    fn a_barrier_returns_only_once_every_rank_reached_it() {
+        let group = ProcessGroup::new(2);
+        let late_rank_arrived = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for rank in 0..2 {
+                let strategy = DdpThreads::new(RankInfo::single_node(rank, 2), group.clone(), true);
+                let arrived = &late_rank_arrived;
+                s.spawn(move || {
+                    if rank == 1 {
+                        std::thread::sleep(Duration::from_millis(100));
+                        arrived.store(true, Ordering::SeqCst);
+                    }
+                    strategy.barrier("test barrier").unwrap();
+                    assert!(
+                        arrived.load(Ordering::SeqCst),
+                        "rank {rank} left the barrier early"
+                    );
+                });
+            }
         });
-        let followers: Vec<(usize, RankJob)> = (1..world)
-            .map(|rank| {
-                let job = follower(rank, self.devices[rank].clone(), strategy(rank));
-                let mut data = FollowerData::<D::Batch> {
-                    group: group.clone(),
-                    rank,
-                    _batch: std::marker::PhantomData,
-                };
-                let job: RankJob = Box::new(move || job(&mut data));
-                (rank, job)
-            })
-            .collect();
-        let thread = |rank: usize| std::thread::Builder::new().name(format!("ddp-rank-{rank}"));
-        let mut data = LeaderData {
-            inner: datamodule,
-            group: group.clone(),
-        };
-        run_ranks(&group, followers, thread, || leader(strategy(0), &mut data))
+    }
+
+    #[test]
+    fn gradients_and_tensors_go_through_the_group() {
+        let group = ProcessGroup::new(2);
+        let results: Vec<(Vec<f32>, Vec<TensorData>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|rank| {
+                    let strategy =
+                        DdpThreads::new(RankInfo::single_node(rank, 2), group.clone(), true);
+                    s.spawn(move || {
+                        let mean = strategy
+                            .all_reduce_mean("g", vec![rank as f32, 2.0 * rank as f32])
+                            .unwrap();
+                        let mine = (rank == 0).then(|| vec![TensorData::from([7.0f32, 8.0])]);
+                        let tensors = strategy.broadcast_tensors("p", mine).unwrap();
+                        (mean, tensors)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (mean, tensors) in results {
+            assert_eq!(mean, [0.5, 1.0]);
+            assert_eq!(tensors.len(), 1);
+            assert_eq!(tensors[0].try_to_vec::<f32>().unwrap(), [7.0, 8.0]);
+        }
+        let strategy = DdpThreads::new(RankInfo::single_node(0, 2), group, false);
+        assert_eq!(strategy.gradient_sync(), GradientSync::Backend);
     }
 }

@@ -8,18 +8,16 @@
 //! host buffers (`Vec<f32>`, `TensorData`), which is what a transport such as MPI sends.
 
 mod ddp_threads;
+mod launcher;
 mod single_device;
 
-pub(crate) use ddp_threads::ThreadLauncher;
+pub(crate) use launcher::{Launcher, ThreadLauncher};
 pub(crate) use single_device::SingleDevice;
-
-use std::sync::Arc;
 
 use anyhow::Result;
 use burn::module::Module;
 use burn::tensor::TensorData;
 
-use crate::datamodule::LightningDataModule;
 use crate::distributed::{RankInfo, gradients};
 use crate::optim::LightningOptimizer;
 
@@ -62,6 +60,12 @@ pub(crate) trait Strategy: Send + Sync {
     /// Who averages the gradients.
     fn gradient_sync(&self) -> GradientSync;
 
+    /// Returns once every rank has reached the barrier named `op` (Lightning's
+    /// `strategy.barrier`); a transport with a barrier of its own overrides it.
+    fn barrier(&self, op: &str) -> Result<()> {
+        self.any_rank(op, false).map(drop)
+    }
+
     /// Whether there are other ranks to reduce with.
     fn is_distributed(&self) -> bool {
         self.ranks().world_size > 1
@@ -95,50 +99,5 @@ pub(crate) fn reduce_gradients<M: Module>(
         GradientSync::Host => optimizer
             .all_reduce_gradients(module, |flat| strategy.all_reduce_mean("gradients", flat)),
         GradientSync::None | GradientSync::Backend => Ok(()),
-    }
-}
-
-/// Rank > 0's part of a fit: given its strategy's view of the data (rank 0's dataloaders,
-/// sharded), runs the loop on its replica.
-pub(crate) type FollowerJob<B> =
-    Box<dyn FnOnce(&mut dyn LightningDataModule<Batch = B>) -> Result<()> + Send>;
-
-/// How a fit's ranks start (Lightning's `strategy.launcher`), picked from the Trainer's options.
-pub(crate) enum Launcher {
-    /// One rank, on the caller's thread.
-    SingleDevice,
-    /// One thread per device in this process.
-    DdpThreads(ThreadLauncher),
-}
-
-impl Launcher {
-    /// Ranks in the run.
-    pub fn world_size(&self) -> usize {
-        match self {
-            Launcher::SingleDevice => 1,
-            Launcher::DdpThreads(threads) => threads.world_size(),
-        }
-    }
-
-    /// Runs `leader` as rank 0 on this thread with its strategy and `datamodule` (as the
-    /// strategy shares it), and the job `follower(rank, device, strategy)` makes on every other
-    /// rank; returns rank 0's value, or the first error.
-    pub fn launch<D, R>(
-        self,
-        datamodule: &mut D,
-        leader: impl FnOnce(
-            Arc<dyn Strategy>,
-            &mut dyn LightningDataModule<Batch = D::Batch>,
-        ) -> Result<R>,
-        follower: impl FnMut(usize, burn::prelude::Device, Arc<dyn Strategy>) -> FollowerJob<D::Batch>,
-    ) -> Result<R>
-    where
-        D: LightningDataModule + ?Sized,
-        D::Batch: 'static,
-    {
-        match self {
-            Launcher::SingleDevice => leader(Arc::new(SingleDevice), &mut { datamodule }),
-            Launcher::DdpThreads(threads) => threads.launch(datamodule, leader, follower),
-        }
     }
 }

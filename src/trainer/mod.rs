@@ -236,12 +236,13 @@ impl Trainer {
         })
     }
 
-    fn finish_run(&mut self, mut run: Run, result: Result<()>) -> Result<()> {
+    fn finish_run<T>(&mut self, mut run: Run, result: Result<T>) -> Result<T> {
         let result = match result {
-            Ok(()) => run
+            Ok(value) => run
                 .loggers
                 .iter_mut()
-                .try_for_each(|logger| logger.finalize("success")),
+                .try_for_each(|logger| logger.finalize("success"))
+                .map(|()| value),
             Err(e) => Err(run.fail(e)),
         };
         self.last_run = run.take_outcome();
@@ -329,18 +330,13 @@ impl Trainer {
         let mut replicas: Vec<M> = (1..launcher.world_size()).map(|_| module.clone()).collect();
         // The other ranks' runs: the Trainer's options, no callbacks or loggers.
         let (config, seed) = (self.config.clone(), self.seed);
-        let mut trained = None;
         let result = launcher.launch(
             datamodule,
             |strategy, data| {
                 run.cx.strategy = strategy;
-                trained = Some(fit_loop::fit(
-                    &mut run,
-                    module,
-                    data,
-                    resume_point(&checkpoint),
-                )?);
-                run.cx.take_collective_error()
+                let trained = fit_loop::fit(&mut run, module, data, resume_point(&checkpoint))?;
+                run.cx.take_collective_error()?;
+                Ok(trained)
             },
             |_rank, device, strategy| {
                 let mut cx = HookContext::new(device);
@@ -354,15 +350,14 @@ impl Trainer {
                     Vec::new(),
                 );
                 let replica = replicas.pop().expect("one replica per follower");
-                let checkpoint = checkpoint.clone();
+                let (path, resumed) = checkpoint.clone().unzip();
                 Box::new(move |data| {
-                    fit_loop::fit(&mut run, replica, data, resume_point(&checkpoint))?;
+                    fit_loop::fit(&mut run, replica, data, path.as_deref().zip(resumed))?;
                     run.cx.take_collective_error()
                 })
             },
         );
-        self.finish_run(run, result)?;
-        Ok(trained.expect("fit succeeded"))
+        self.finish_run(run, result)
     }
 
     /// How the ranks of a fit start: one device, or a thread per device (`trainer.devices`).
@@ -400,8 +395,7 @@ impl Trainer {
             Some(p) => Some(self.resolve_checkpoint(p)?),
             None => None,
         };
-        let mut out = None;
-        let result = (|| -> Result<()> {
+        let result = (|| -> Result<M> {
             module = setup_stage(&mut run, module, datamodule, stage, ckpt.as_deref())?;
             let fast = config.fast_dev_run.batches();
             let (loader, limit, running) = match stage {
@@ -436,14 +430,10 @@ impl Trainer {
                 |m, cx| m.teardown(stage, cx),
             )?;
             datamodule.teardown(stage)?;
-            out = Some(evaluated);
-            Ok(())
+            Ok(evaluated)
         })();
-        self.finish_run(run, result)?;
-        Ok((
-            out.expect("evaluation succeeded"),
-            self.last_run.callback_metrics.clone(),
-        ))
+        let evaluated = self.finish_run(run, result)?;
+        Ok((evaluated, self.last_run.callback_metrics.clone()))
     }
 
     /// Runs the validation loop once; returns the metrics logged.

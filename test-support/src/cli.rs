@@ -50,9 +50,11 @@ pub fn assert_help(binary: &str, cwd: &Path, expected: &ExpectedHelp<'_>) {
             .strip_prefix(&format!("= {default} "))
             .unwrap_or_else(|| panic!("{key}: default is not `{default}`: {line}"))
             .trim();
+        // A long doc is cut to its first line and `…`: `doc` (the whole sentence) must begin
+        // with what is shown.
         let cut = shown
             .strip_suffix('…')
-            .is_some_and(|start| start.starts_with(doc));
+            .is_some_and(|start| !start.trim().is_empty() && doc.starts_with(start.trim_end()));
         assert!(shown == *doc || cut, "{key}: doc is not `{doc}`: {line}");
     }
 
@@ -105,13 +107,14 @@ mod tests {
         let app = fake_binary();
         let good = [
             ("model.k", "50", "K, the number of topics."),
-            ("model.long", "1", "A long doc cut at the end"),
+            ("model.long", "1", "A long doc cut at the end of the line."),
         ];
         assert_help(&app, &dir, &expected(&good));
         for bad in [
             ("model.k", "5", "K, the number of topics."),
             ("model.k", "50", "K, the number"),
             ("model.long", "1", "A long doc cut somewhere else"),
+            ("model.long", "1", "A long doc"),
             ("model.missing", "1", "No such key."),
         ] {
             let keys = [bad];

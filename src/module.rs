@@ -144,9 +144,8 @@ pub trait LightningModule: Module + Sized + 'static {
         index: usize,
         cx: &mut HookContext,
     ) -> Result<()> {
-        let loss_value = loss.clone().into_scalar::<f32>() as f64;
         optimizers.callback_hook(index, self, cx, |c, m, cx| {
-            c.on_before_backward(m, loss_value, cx)
+            c.on_before_backward(m, loss, cx)
         })?;
         self.on_before_backward(loss, cx)?;
         optimizers.get(index)?.backward(self, loss);
@@ -228,10 +227,10 @@ pub trait LightningModule: Module + Sized + 'static {
     ) -> Result<()> {
         scheduler.step(metric)
     }
-    /// After the optimizer step (or the accumulation-only step), with this batch's loss.
+    /// After the optimizer step (or the accumulation-only step), with this batch's loss tensor.
     fn on_train_batch_end(
         &mut self,
-        loss: f64,
+        loss: &Tensor<1>,
         batch: &Self::Batch,
         batch_idx: usize,
         cx: &mut HookContext,

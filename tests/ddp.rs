@@ -315,7 +315,7 @@ impl burn_lightning::Callback for SyncingCallback {
     fn on_train_batch_end(
         &mut self,
         _module: &mut burn_lightning::ModuleHandle<'_>,
-        _loss: f64,
+        _loss: &Tensor<1>,
         _idx: usize,
         cx: &mut HookContext,
     ) -> Result<()> {

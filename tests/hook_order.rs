@@ -225,7 +225,7 @@ impl LightningModule for Hooked {
     }
     fn on_train_batch_end(
         &mut self,
-        _l: f64,
+        _l: &Tensor<1>,
         _b: &Batch,
         _i: usize,
         _cx: &mut HookContext,
@@ -408,7 +408,7 @@ impl Callback for HookedCallback {
     fn on_train_batch_end(
         &mut self,
         _module: &mut ModuleHandle<'_>,
-        _l: f64,
+        _l: &Tensor<1>,
         _i: usize,
         _cx: &mut HookContext,
     ) -> Result<()> {
@@ -418,7 +418,7 @@ impl Callback for HookedCallback {
     fn on_before_backward(
         &mut self,
         _module: &mut ModuleHandle<'_>,
-        _l: f64,
+        _l: &Tensor<1>,
         _cx: &mut HookContext,
     ) -> Result<()> {
         push(&self.0, "Callback.on_before_backward");

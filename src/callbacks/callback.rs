@@ -99,11 +99,13 @@ pub trait Callback: Send {
     ) -> Result<()> {
         Ok(())
     }
-    /// After the batch's optimizer step (or accumulation), with `training_step`'s output (its loss).
+    /// After the batch's optimizer step (or accumulation), with `training_step`'s output, its
+    /// loss tensor (Lightning's `outputs`; read it with `into_scalar` only where needed: on a
+    /// GPU each read waits for the device).
     fn on_train_batch_end(
         &mut self,
         module: &mut ModuleHandle<'_>,
-        loss: f64,
+        loss: &Tensor<1>,
         batch_idx: usize,
         cx: &mut HookContext,
     ) -> Result<()> {
@@ -117,11 +119,11 @@ pub trait Callback: Send {
     ) -> Result<()> {
         Ok(())
     }
-    /// Just before backward, with the loss value.
+    /// Just before backward, with the (accumulation-scaled) loss tensor.
     fn on_before_backward(
         &mut self,
         module: &mut ModuleHandle<'_>,
-        loss: f64,
+        loss: &Tensor<1>,
         cx: &mut HookContext,
     ) -> Result<()> {
         Ok(())

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use burn::prelude::Tensor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -276,7 +277,7 @@ impl Callback for ModelCheckpoint {
     fn on_train_batch_end(
         &mut self,
         _module: &mut ModuleHandle<'_>,
-        _loss: f64,
+        _loss: &Tensor<1>,
         _batch_idx: usize,
         cx: &mut HookContext,
     ) -> Result<()> {

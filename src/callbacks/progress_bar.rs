@@ -1,6 +1,7 @@
 //! The progress bar (indicatif): epoch, batch, it/s, ETA and metrics marked `prog_bar`.
 
 use anyhow::Result;
+use burn::prelude::Tensor;
 use indicatif::{ProgressBar as Bar, ProgressDrawTarget, ProgressStyle};
 
 use super::Callback;
@@ -58,7 +59,7 @@ impl Callback for ProgressBar {
     fn on_train_batch_end(
         &mut self,
         _module: &mut ModuleHandle<'_>,
-        _loss: f64,
+        _loss: &Tensor<1>,
         _batch_idx: usize,
         cx: &mut HookContext,
     ) -> Result<()> {

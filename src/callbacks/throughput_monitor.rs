@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
+use burn::prelude::Tensor;
 
 use super::Callback;
 use crate::context::HookContext;
@@ -49,7 +50,7 @@ impl Callback for ThroughputMonitor {
     fn on_train_batch_end(
         &mut self,
         _module: &mut ModuleHandle<'_>,
-        _loss: f64,
+        _loss: &Tensor<1>,
         _batch_idx: usize,
         cx: &mut HookContext,
     ) -> Result<()> {

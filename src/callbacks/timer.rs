@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use burn::prelude::Tensor;
 use serde_json::Value;
 
 use super::Callback;
@@ -101,7 +102,7 @@ impl Callback for Timer {
     fn on_train_batch_end(
         &mut self,
         _module: &mut ModuleHandle<'_>,
-        _loss: f64,
+        _loss: &Tensor<1>,
         _batch_idx: usize,
         cx: &mut HookContext,
     ) -> Result<()> {

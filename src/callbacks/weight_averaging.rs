@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
+use burn::prelude::Tensor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -362,7 +363,7 @@ impl Callback for WeightAveraging {
     fn on_train_batch_end(
         &mut self,
         module: &mut ModuleHandle<'_>,
-        _loss: f64,
+        _loss: &Tensor<1>,
         _batch_idx: usize,
         cx: &mut HookContext,
     ) -> Result<()> {

@@ -194,8 +194,8 @@ impl TrainingEpochLoop {
         run.call_hook(
             &mut module,
             Some(&mut *optimizers),
-            |c, m, cx| c.on_train_batch_end(m, loss, batch_idx, cx),
-            |m, cx| m.on_train_batch_end(loss, batch, batch_idx, cx),
+            |c, m, cx| c.on_train_batch_end(m, &loss, batch_idx, cx),
+            |m, cx| m.on_train_batch_end(&loss, batch, batch_idx, cx),
         )?;
         run.process_checkpoint_requests(&mut module, optimizers, datamodule)?;
         run.agree_on_stop()?;

@@ -4,6 +4,7 @@
 //! and a due scheduler step.
 
 use anyhow::Result;
+use burn::prelude::Tensor;
 
 use crate::loops::run::Run;
 use crate::module::LightningModule;
@@ -13,6 +14,8 @@ use crate::precision::mixed_training_step;
 use super::{StepWindow, check_finite, scheduler_due, step_seed};
 
 /// One training batch under automatic optimization; returns the module and the batch's loss.
+/// The loss is read back to the host only for `terminate_on_nan`: a read waits for the device,
+/// and the hooks receive the tensor, as Lightning's do.
 pub(crate) fn automatic_step<M: LightningModule>(
     run: &mut Run,
     mut module: M,
@@ -20,12 +23,12 @@ pub(crate) fn automatic_step<M: LightningModule>(
     batch_idx: usize,
     optimizers: &mut [LightningOptimizer],
     window: StepWindow,
-) -> Result<(M, f64)> {
+) -> Result<(M, Tensor<1>)> {
     let accumulate = window.accumulate;
     let last_of_epoch = window.last_of_epoch;
     let epoch = run.cx.position.progress.epoch;
     let seed = step_seed(run);
-    let (m, loss) = run.in_turn(|run| -> Result<(M, burn::prelude::Tensor<1>)> {
+    let (m, loss) = run.in_turn(|run| -> Result<(M, Tensor<1>)> {
         if let Some(seed) = seed {
             run.cx.device.seed(seed);
         }
@@ -38,8 +41,9 @@ pub(crate) fn automatic_step<M: LightningModule>(
         }
     })??;
     module = m;
-    let loss_value = loss.clone().into_scalar::<f32>() as f64;
-    check_finite(run, loss_value, batch_idx)?;
+    if run.cfg.terminate_on_nan {
+        check_finite(run, loss.clone().into_scalar::<f32>() as f64, batch_idx)?;
+    }
     if window.starts {
         run.call_hook(
             &mut module,
@@ -49,22 +53,22 @@ pub(crate) fn automatic_step<M: LightningModule>(
         )?;
         module.optimizer_zero_grad(epoch, batch_idx, &mut optimizers[0])?;
     }
-    // Lightning divides the loss so that accumulated gradients are a mean, not a sum.
-    let loss = if accumulate > 1 {
-        loss.div_scalar(accumulate as f32)
-    } else {
-        loss
-    };
+    // Lightning divides the loss so that accumulated gradients are a mean, not a sum; the
+    // batch-end hooks get the undivided loss, as training_step returned it.
+    let divided = (accumulate > 1).then(|| loss.clone().div_scalar(accumulate as f32));
+    let backward_loss = divided.as_ref().unwrap_or(&loss);
     run.call_hook(
         &mut module,
         Some(&mut *optimizers),
-        |c, m, cx| c.on_before_backward(m, loss_value, cx),
-        |m, cx| m.on_before_backward(&loss, cx),
+        |c, m, cx| c.on_before_backward(m, backward_loss, cx),
+        |m, cx| m.on_before_backward(backward_loss, cx),
     )?;
     match &run.scaler {
         // Scaled so that small float16 gradients survive; unscaled before the step.
-        Some(scaler) => optimizers[0].backward(&module, &loss.mul_scalar(scaler.scale)),
-        None => optimizers[0].backward(&module, &loss),
+        Some(scaler) => {
+            optimizers[0].backward(&module, &backward_loss.clone().mul_scalar(scaler.scale))
+        }
+        None => optimizers[0].backward(&module, backward_loss),
     }
     run.call_hook(
         &mut module,
@@ -129,5 +133,5 @@ pub(crate) fn automatic_step<M: LightningModule>(
             }
         }
     }
-    Ok((module, loss_value))
+    Ok((module, loss))
 }

@@ -3,6 +3,7 @@
 //! `LightningModule::manual_backward` and `manual_step`, which run the callbacks' hooks.
 
 use anyhow::Result;
+use burn::prelude::Tensor;
 
 use crate::loops::run::Run;
 use crate::manual_optimization::ManualOptimizers;
@@ -19,7 +20,7 @@ pub(crate) fn manual_step<M: LightningModule>(
     batch: &M::Batch,
     batch_idx: usize,
     optimizers: &mut [LightningOptimizer],
-) -> Result<(M, f64)> {
+) -> Result<(M, Tensor<1>)> {
     if let Some(seed) = step_seed(run) {
         run.cx.device.seed(seed);
     }
@@ -30,5 +31,6 @@ pub(crate) fn manual_step<M: LightningModule>(
     check_finite(run, loss, batch_idx)?;
     let after: usize = optimizers.iter().map(LightningOptimizer::steps_taken).sum();
     run.cx.position.progress.global_step += usize::from(after > before);
-    Ok((module, loss))
+    // The batch-end hooks take the loss as a tensor, as the automatic step hands it on.
+    Ok((module, Tensor::from_floats([loss as f32], &run.cx.device)))
 }

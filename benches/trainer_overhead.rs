@@ -22,7 +22,7 @@ const EXAMPLES: usize = 10_000;
 const BATCH: usize = 256;
 const EPOCHS: usize = 5;
 /// Alternating (hand-written, Trainer) pairs measured.
-const PAIRS: usize = 31;
+const PAIRS: usize = 61;
 
 /// Times the training loop proper, from `on_train_start` to `on_train_end`: every per-batch and
 /// per-epoch cost of the Trainer is inside, the one-off set-up of `fit` is reported apart.

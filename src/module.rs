@@ -227,7 +227,7 @@ pub trait LightningModule: Module + Sized + 'static {
     ) -> Result<()> {
         scheduler.step(metric)
     }
-    /// After the optimizer step (or the accumulation-only step), with this batch's loss tensor.
+    /// After the optimizer step (or the accumulation-only step), with this batch's loss tensor, detached.
     fn on_train_batch_end(
         &mut self,
         loss: &Tensor<1>,

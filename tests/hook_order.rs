@@ -183,7 +183,11 @@ impl LightningModule for Hooked {
         optimizer.zero_grad();
         Ok(())
     }
-    fn on_before_backward(&mut self, _loss: &Tensor<1>, _cx: &mut HookContext) -> Result<()> {
+    fn on_before_backward(&mut self, loss: &Tensor<1>, _cx: &mut HookContext) -> Result<()> {
+        anyhow::ensure!(
+            loss.is_tracked(),
+            "on_before_backward gets the graph's loss"
+        );
         push(&self.calls, "on_before_backward");
         Ok(())
     }
@@ -225,11 +229,16 @@ impl LightningModule for Hooked {
     }
     fn on_train_batch_end(
         &mut self,
-        _l: &Tensor<1>,
+        loss: &Tensor<1>,
         _b: &Batch,
         _i: usize,
         _cx: &mut HookContext,
     ) -> Result<()> {
+        // Lightning's `outputs` are detached: a hook that keeps the loss keeps no graph.
+        anyhow::ensure!(
+            !loss.is_tracked(),
+            "on_train_batch_end gets the loss detached"
+        );
         push(&self.calls, "on_train_batch_end");
         Ok(())
     }

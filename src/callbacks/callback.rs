@@ -100,8 +100,8 @@ pub trait Callback: Send {
         Ok(())
     }
     /// After the batch's optimizer step (or accumulation), with `training_step`'s output, its
-    /// loss tensor (Lightning's `outputs`; read it with `into_scalar` only where needed: on a
-    /// GPU each read waits for the device).
+    /// loss tensor, detached (Lightning's `outputs`; read it with `into_scalar` only where
+    /// needed: on a GPU each read waits for the device).
     fn on_train_batch_end(
         &mut self,
         module: &mut ModuleHandle<'_>,

@@ -125,10 +125,13 @@ impl FitBounds for FitLoop {
     /// (checked before every epoch and after every batch).
     fn should_end(&self, run: &mut Run) -> Result<bool> {
         run.agree_on_stop()?;
-        let timed_out = run.any_rank(
-            "max_time",
-            self.out_of_time(self.started.elapsed().as_secs()),
-        )?;
+        // Every rank has the same `max_time`: without one, no rank asks the others (a
+        // collective per batch saved under data parallel).
+        let timed_out = self.max_time.is_some()
+            && run.any_rank(
+                "max_time",
+                self.out_of_time(self.started.elapsed().as_secs()),
+            )?;
         Ok(self.done(
             &run.cx.position.progress,
             run.cx.requests.should_stop,

@@ -208,27 +208,50 @@ impl LightningOptimizer {
     /// What the LR monitor shows: `(name, rate)` for the base rate, or one per reported group.
     /// Groups set by [`set_group_lr`](Self::set_group_lr) follow, as `lr-<name>/<group>`.
     pub fn learning_rates(&self) -> Vec<(String, f64)> {
-        let mut rates = match self
+        let mut rates = Vec::new();
+        self.visit_learning_rates(|name, group, lr| {
+            rates.push((rate_name(name, group), lr));
+        });
+        rates
+    }
+
+    /// Writes [`learning_rates`](Self::learning_rates) into `out` from `*at` on, advancing
+    /// `*at`: entries whose names match keep their strings and take the new rate, so the
+    /// per-batch refresh allocates nothing while the groups stay the same.
+    pub fn write_learning_rates(&self, out: &mut Vec<(String, f64)>, at: &mut usize) {
+        self.visit_learning_rates(|name, group, lr| {
+            match out.get_mut(*at) {
+                Some(entry) if is_rate_name(&entry.0, name, group) => entry.1 = lr,
+                _ => {
+                    out.truncate(*at);
+                    out.push((rate_name(name, group), lr));
+                }
+            }
+            *at += 1;
+        });
+    }
+
+    /// Calls `f(optimizer name, group, rate)` for each rate the LR monitor shows.
+    fn visit_learning_rates(&self, mut f: impl FnMut(&str, Option<&str>, f64)) {
+        match self
             .scheduler
             .as_ref()
             .filter(|_| !self.lr_groups.is_empty() && self.lr_override.is_none())
         {
-            None => vec![(self.name.clone(), self.lr())],
-            Some(scheduler) => self
-                .lr_groups
-                .iter()
-                .map(|(group, id)| {
-                    let lr = scheduler.current().lr_from_param(*id, None);
-                    (format!("{}/{group}", self.name), lr)
-                })
-                .collect(),
-        };
-        rates.extend(
-            self.fixed_groups
-                .iter()
-                .map(|g| (format!("{}/{}", self.name, g.name), g.lr)),
-        );
-        rates
+            None => f(&self.name, None, self.lr()),
+            Some(scheduler) => {
+                for (group, id) in &self.lr_groups {
+                    f(
+                        &self.name,
+                        Some(group),
+                        scheduler.current().lr_from_param(*id, None),
+                    );
+                }
+            }
+        }
+        for g in &self.fixed_groups {
+            f(&self.name, Some(&g.name), g.lr);
+        }
     }
 
     /// Drops the accumulated gradients (Lightning's `optimizer.zero_grad()`).
@@ -339,5 +362,92 @@ impl LightningOptimizer {
             .clone()
             .from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
             .map_err(|e| anyhow::anyhow!("optimizer state is unreadable: {e:?}"))
+    }
+}
+
+/// The LR monitor's name for a rate: the optimizer's, or `<optimizer>/<group>`.
+fn rate_name(name: &str, group: Option<&str>) -> String {
+    match group {
+        None => name.to_string(),
+        Some(group) => format!("{name}/{group}"),
+    }
+}
+
+/// Whether `entry` is [`rate_name`]`(name, group)`, without building it.
+fn is_rate_name(entry: &str, name: &str, group: Option<&str>) -> bool {
+    match (entry.strip_prefix(name), group) {
+        (Some(rest), None) => rest.is_empty(),
+        (Some(rest), Some(group)) => rest.strip_prefix('/') == Some(group),
+        (None, _) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::optim::{AdamConfig, SgdConfig};
+
+    use super::*;
+
+    /// Every optimizer's rates, rewritten in place into `out` as the Trainer does per batch.
+    fn refresh(optimizers: &[LightningOptimizer], out: &mut Vec<(String, f64)>) {
+        let mut at = 0;
+        for optimizer in optimizers {
+            optimizer.write_learning_rates(out, &mut at);
+        }
+        out.truncate(at);
+    }
+
+    #[test]
+    fn rates_rewritten_in_place_follow_changes_of_rate_and_of_groups() {
+        let mut optimizers = vec![
+            LightningOptimizer::new(AdamConfig::new().init(), 1e-3).named("lr-Adam"),
+            LightningOptimizer::new(SgdConfig::new().init(), 0.1).named("lr-SGD"),
+        ];
+        let mut out = Vec::new();
+        refresh(&optimizers, &mut out);
+        assert_eq!(out, [("lr-Adam".into(), 1e-3), ("lr-SGD".into(), 0.1)]);
+        let kept = out[0].0.as_ptr();
+
+        optimizers[0].set_lr_override(Some(5e-4));
+        refresh(&optimizers, &mut out);
+        assert_eq!(out, [("lr-Adam".into(), 5e-4), ("lr-SGD".into(), 0.1)]);
+        assert_eq!(
+            out[0].0.as_ptr(),
+            kept,
+            "an unchanged name keeps its string"
+        );
+
+        optimizers[0].set_group_lr("head", Vec::new(), 1e-2);
+        refresh(&optimizers, &mut out);
+        assert_eq!(
+            out,
+            [
+                ("lr-Adam".into(), 5e-4),
+                ("lr-Adam/head".into(), 1e-2),
+                ("lr-SGD".into(), 0.1)
+            ]
+        );
+        assert_eq!(
+            out,
+            [
+                optimizers[0].learning_rates(),
+                optimizers[1].learning_rates()
+            ]
+            .concat()
+        );
+
+        optimizers.pop();
+        refresh(&optimizers, &mut out);
+        assert_eq!(out.len(), 2, "rates of an optimizer gone are dropped");
+    }
+
+    #[test]
+    fn rate_names_match_only_the_exact_name_and_group() {
+        assert!(is_rate_name("lr-Adam", "lr-Adam", None));
+        assert!(is_rate_name("lr-Adam/head", "lr-Adam", Some("head")));
+        assert!(!is_rate_name("lr-Adam/head", "lr-Adam", None));
+        assert!(!is_rate_name("lr-Adamw", "lr-Adam", None));
+        assert!(!is_rate_name("lr-Adam/headx", "lr-Adam", Some("head")));
+        assert!(!is_rate_name("lr-Adam", "lr-Adam", Some("head")));
     }
 }

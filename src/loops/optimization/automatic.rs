@@ -70,6 +70,10 @@ pub(crate) fn automatic_step<M: LightningModule>(
         }
         None => optimizers[0].backward(&module, backward_loss),
     }
+    // The hooks after backward get the loss detached, as Lightning's `ClosureResult` hands on
+    // `closure_loss.detach()`: what a hook keeps of it holds no autodiff node.
+    drop(divided);
+    let loss = loss.detach();
     run.call_hook(
         &mut module,
         Some(&mut *optimizers),

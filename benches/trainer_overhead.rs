@@ -61,7 +61,7 @@ fn trainer_run() -> (f64, f64, usize) {
         enable_progress_bar: false,
         enable_model_summary: false,
         enable_checkpointing: false,
-        logger: false,
+        logger: false.into(),
         // Measured with the allocator tuning, as the shipped configs run.
         retain_freed_memory: true,
         ..Default::default()

@@ -19,6 +19,7 @@ mod context;
 pub mod data;
 mod datamodule;
 pub mod distributed;
+pub mod duration;
 pub mod float_serde;
 mod grad_scaler;
 pub mod handoff;

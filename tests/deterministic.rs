@@ -55,7 +55,7 @@ fn fit(deterministic: bool, seed: u64) -> Vec<f32> {
     config.deterministic = deterministic;
     config.max_epochs = Some(2);
     config.limit_val_batches = Limit::Batches(1);
-    config.logger = false;
+    config.logger = false.into();
     config.enable_checkpointing = false;
     let mut trainer = Trainer::new(config).seed(seed);
     let module = Dropping {

@@ -94,7 +94,7 @@ fn resuming_from_a_mutated_header_never_panics() {
     let mut config = common::quiet_config(&dir);
     config.max_steps = 4;
     config.max_epochs = None;
-    config.logger = false;
+    config.logger = false.into();
     config.enable_checkpointing = false;
     let report = fuzz(
         "resume from a mutated header",

@@ -611,7 +611,7 @@ fn fit_test_and_predict_call_every_hook_in_lightnings_order() {
     config.limit_val_batches = burn_lightning::trainer::Limit::Batches(2);
     config.accumulate_grad_batches = 2;
     config.gradient_clip_val = Some(1.0);
-    config.logger = false;
+    config.logger = false.into();
     let mut trainer = Trainer::new(config.clone())
         .seed(1)
         .callback(HookedCallback(calls.clone()))
@@ -761,7 +761,7 @@ fn manual_optimization_runs_backward_and_step_hooks_inside_the_step() {
     config.max_epochs = Some(1);
     config.limit_train_batches = burn_lightning::trainer::Limit::Batches(2);
     config.limit_val_batches = burn_lightning::trainer::Limit::Batches(0);
-    config.logger = false;
+    config.logger = false.into();
     config.enable_checkpointing = false;
     let mut trainer = Trainer::new(config)
         .seed(1)
@@ -831,7 +831,7 @@ fn asking_for_stepping_batches_loads_the_train_dataloader_once_in_configure_opti
     config.limit_val_batches = burn_lightning::trainer::Limit::Batches(1);
     config.accumulate_grad_batches = 2;
     config.gradient_clip_val = Some(1.0);
-    config.logger = false;
+    config.logger = false.into();
     config.enable_checkpointing = false;
     let mut trainer = Trainer::new(config).seed(1);
     let module = Hooked {
@@ -877,7 +877,7 @@ fn on_resume_callbacks_see_the_checkpoint_after_the_module_weights_are_loaded() 
     config.limit_train_batches = burn_lightning::trainer::Limit::Batches(2);
     config.limit_val_batches = burn_lightning::trainer::Limit::Batches(0);
     config.gradient_clip_val = Some(1.0);
-    config.logger = false;
+    config.logger = false.into();
     let hooked = |inner| Hooked {
         inner,
         calls: calls.clone(),

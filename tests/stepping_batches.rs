@@ -53,7 +53,7 @@ fn run(batch_size: usize, edit: impl FnOnce(&mut TrainerConfig)) -> (usize, usiz
     let mut config = common::quiet_config(&dir);
     config.limit_val_batches = Limit::Batches(0);
     config.num_sanity_val_steps = 0;
-    config.logger = false;
+    config.logger = false.into();
     config.enable_checkpointing = false;
     edit(&mut config);
     let seen = Seen::default();

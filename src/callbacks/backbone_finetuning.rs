@@ -59,6 +59,59 @@ impl Default for BackboneFinetuning {
     }
 }
 
+/// `BackboneFinetuning`'s arguments in `trainer.callbacks`, with Lightning's names and
+/// defaults; `multiplier` stands for Lightning's default `lambda_func` (a constant factor per
+/// epoch), which a config cannot hold as a function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackboneFinetuningConfig {
+    /// Zero-based epoch at which the backbone starts training.
+    pub unfreeze_backbone_at_epoch: usize,
+    /// The path prefix of the backbone's parameters.
+    pub backbone_prefix: String,
+    /// The backbone's rate is multiplied by this at the start of every later epoch.
+    pub multiplier: f64,
+    /// The backbone's initial rate as a fraction of the optimizer's.
+    pub backbone_initial_ratio_lr: f64,
+    /// The backbone's initial rate, instead of the ratio.
+    pub backbone_initial_lr: Option<f64>,
+    /// Caps the backbone's rate at the optimizer's.
+    pub should_align: bool,
+    /// Prints the rates when they change.
+    pub verbose: bool,
+}
+
+impl Default for BackboneFinetuningConfig {
+    fn default() -> Self {
+        Self {
+            unfreeze_backbone_at_epoch: 10,
+            backbone_prefix: "backbone".into(),
+            multiplier: 1.5,
+            backbone_initial_ratio_lr: 0.1,
+            backbone_initial_lr: None,
+            should_align: true,
+            verbose: false,
+        }
+    }
+}
+
+impl BackboneFinetuningConfig {
+    /// The callback these arguments describe.
+    pub fn init(self) -> BackboneFinetuning {
+        let multiplier = self.multiplier;
+        let mut callback = BackboneFinetuning::new(self.unfreeze_backbone_at_epoch)
+            .backbone_prefix(&self.backbone_prefix)
+            .lambda_func(move |_| multiplier)
+            .backbone_initial_ratio_lr(self.backbone_initial_ratio_lr)
+            .should_align(self.should_align)
+            .verbose(self.verbose);
+        if let Some(lr) = self.backbone_initial_lr {
+            callback = callback.backbone_initial_lr(lr);
+        }
+        callback
+    }
+}
+
 impl BackboneFinetuning {
     /// Lightning's defaults, with the backbone unfrozen at zero-based `epoch`.
     pub fn new(unfreeze_backbone_at_epoch: usize) -> Self {

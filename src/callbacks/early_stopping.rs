@@ -38,6 +38,53 @@ struct StoppingState {
     reason: Option<String>,
 }
 
+/// `EarlyStopping`'s arguments in `trainer.callbacks`, with Lightning's names and defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStoppingConfig {
+    /// Metric to watch (required).
+    pub monitor: String,
+    /// Smallest change that counts as an improvement.
+    #[serde(default)]
+    pub min_delta: f64,
+    /// Checks without improvement before stopping.
+    #[serde(default = "default_patience")]
+    pub patience: usize,
+    /// `min` or `max`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Stop at once when the metric reaches this value.
+    #[serde(default)]
+    pub stopping_threshold: Option<f64>,
+    /// Stop at once when the metric is worse than this value.
+    #[serde(default)]
+    pub divergence_threshold: Option<f64>,
+    /// Stop when the metric is NaN or infinite.
+    #[serde(default = "default_check_finite")]
+    pub check_finite: bool,
+}
+
+fn default_patience() -> usize {
+    3
+}
+
+fn default_check_finite() -> bool {
+    true
+}
+
+impl EarlyStoppingConfig {
+    /// The callback these arguments describe.
+    pub fn init(self) -> EarlyStopping {
+        let mut callback = EarlyStopping::new(&self.monitor, self.mode)
+            .patience(self.patience)
+            .min_delta(self.min_delta);
+        callback.stopping_threshold = self.stopping_threshold;
+        callback.divergence_threshold = self.divergence_threshold;
+        callback.check_finite = self.check_finite;
+        callback
+    }
+}
+
 impl EarlyStopping {
     /// Watches `monitor` with Lightning's defaults (patience 3, min_delta 0, check_finite).
     pub fn new(monitor: &str, mode: Mode) -> Self {

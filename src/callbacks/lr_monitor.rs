@@ -1,6 +1,7 @@
 //! `LearningRateMonitor`: logs every optimizer's learning rate as `lr-<name>`.
 
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
 
 use super::Callback;
 use crate::context::HookContext;
@@ -8,13 +9,31 @@ use crate::logging::LogOptions;
 use crate::module_handle::ModuleHandle;
 
 /// When the monitor logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LoggingInterval {
     /// After every training batch.
     #[default]
     Step,
     /// At the start of every epoch.
     Epoch,
+}
+
+/// `LearningRateMonitor`'s arguments in `trainer.callbacks`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LearningRateMonitorConfig {
+    /// `step` (after every training batch) or `epoch` (at the start of every epoch).
+    pub logging_interval: LoggingInterval,
+}
+
+impl LearningRateMonitorConfig {
+    /// The callback these arguments describe.
+    pub fn init(self) -> LearningRateMonitor {
+        LearningRateMonitor {
+            logging_interval: self.logging_interval,
+        }
+    }
 }
 
 /// Lightning's LearningRateMonitor.

@@ -47,6 +47,71 @@ struct CheckpointBook {
     last_saved_step: Option<usize>,
 }
 
+/// `ModelCheckpoint`'s arguments in `trainer.callbacks`, with Lightning's names. Defaults are
+/// the Trainer's own checkpointing (`last.ckpt` kept, one checkpoint per epoch).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelCheckpointConfig {
+    /// Directory of the files (null: `<log_dir>/checkpoints`).
+    pub dirpath: Option<PathBuf>,
+    /// Name template, e.g. `{epoch}-{val_loss:.2f}`.
+    pub filename: String,
+    /// Metric to rank checkpoints by (null: keep the latest).
+    pub monitor: Option<String>,
+    /// Whether lower (`min`) or higher (`max`) is better.
+    pub mode: Mode,
+    /// How many to keep (-1: all, 0: none).
+    pub save_top_k: i64,
+    /// Also write `last.ckpt` each time.
+    pub save_last: bool,
+    /// Save every N epochs.
+    pub every_n_epochs: usize,
+    /// Save every N optimizer steps instead (null: at epoch ends).
+    pub every_n_train_steps: Option<usize>,
+}
+
+impl Default for ModelCheckpointConfig {
+    fn default() -> Self {
+        let defaults = ModelCheckpoint::default();
+        Self {
+            dirpath: defaults.dirpath,
+            filename: defaults.filename,
+            monitor: defaults.monitor,
+            mode: defaults.mode,
+            save_top_k: defaults.save_top_k,
+            save_last: defaults.save_last,
+            every_n_epochs: defaults.every_n_epochs,
+            every_n_train_steps: defaults.every_n_train_steps,
+        }
+    }
+}
+
+impl ModelCheckpointConfig {
+    /// The callback these arguments describe.
+    pub fn init(self) -> Result<ModelCheckpoint> {
+        if self.every_n_epochs == 0 || self.every_n_train_steps == Some(0) {
+            bail!("ModelCheckpoint: every_n_epochs and every_n_train_steps must be at least 1");
+        }
+        if self.save_top_k < -1 {
+            bail!(
+                "ModelCheckpoint: save_top_k must be -1 (all), 0 (none) or a count, got {}",
+                self.save_top_k
+            );
+        }
+        Ok(ModelCheckpoint {
+            dirpath: self.dirpath,
+            filename: self.filename,
+            monitor: self.monitor,
+            mode: self.mode,
+            save_top_k: self.save_top_k,
+            save_last: self.save_last,
+            every_n_epochs: self.every_n_epochs,
+            every_n_train_steps: self.every_n_train_steps,
+            ..ModelCheckpoint::default()
+        })
+    }
+}
+
 impl ModelCheckpoint {
     /// Checkpoints written into `dirpath`, one per epoch, plus `last.ckpt`.
     pub fn new(dirpath: impl Into<PathBuf>) -> Self {

@@ -15,6 +15,7 @@ use crate::stage::Stage;
 
 /// `swa_epoch_start`: an epoch (1-based, as Lightning's int) or a fraction of `max_epochs`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
 pub enum SwaStart {
     /// SWA starts at this epoch (1-based: `Epoch(1)` is the first epoch).
     Epoch(usize),
@@ -69,6 +70,42 @@ pub struct StochasticWeightAveraging {
     averager: Averager,
     state: SwaState,
     in_fit: bool,
+}
+
+/// `StochasticWeightAveraging`'s arguments in `trainer.callbacks`, with Lightning's names and
+/// defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StochasticWeightAveragingConfig {
+    /// The SWA learning rate (required).
+    pub swa_lrs: f64,
+    /// An epoch (an integer, 1-based) or a fraction of `max_epochs` (a float).
+    #[serde(default = "default_swa_start")]
+    pub swa_epoch_start: SwaStart,
+    /// Epochs over which the rate anneals to `swa_lrs`.
+    #[serde(default = "default_annealing_epochs")]
+    pub annealing_epochs: usize,
+    /// `cos` or `linear`.
+    #[serde(default)]
+    pub annealing_strategy: Annealing,
+}
+
+fn default_swa_start() -> SwaStart {
+    SwaStart::Fraction(0.8)
+}
+
+fn default_annealing_epochs() -> usize {
+    10
+}
+
+impl StochasticWeightAveragingConfig {
+    /// The callback these arguments describe.
+    pub fn init(self) -> Result<StochasticWeightAveraging> {
+        Ok(StochasticWeightAveraging::new(self.swa_lrs)?
+            .swa_epoch_start(self.swa_epoch_start)?
+            .annealing_epochs(self.annealing_epochs)
+            .annealing_strategy(self.annealing_strategy))
+    }
 }
 
 impl StochasticWeightAveraging {

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use burn::prelude::Tensor;
+use serde::{Deserialize, Serialize};
 
 use super::Callback;
 use crate::context::HookContext;
@@ -26,6 +27,27 @@ pub struct ThroughputMonitor {
 impl Default for ThroughputMonitor {
     fn default() -> Self {
         Self::with_warmup(3)
+    }
+}
+
+/// `ThroughputMonitor`'s arguments in `trainer.callbacks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThroughputMonitorConfig {
+    /// Batches left out of the rates at the start (allocator and caches warm up there).
+    pub warmup: usize,
+}
+
+impl Default for ThroughputMonitorConfig {
+    fn default() -> Self {
+        Self { warmup: 3 }
+    }
+}
+
+impl ThroughputMonitorConfig {
+    /// The callback these arguments describe.
+    pub fn init(self) -> ThroughputMonitor {
+        ThroughputMonitor::with_warmup(self.warmup)
     }
 }
 

@@ -2,8 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::prelude::Tensor;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Callback;
@@ -22,6 +23,26 @@ pub struct Timer {
     validation_start: Option<Instant>,
     test: Duration,
     test_start: Option<Instant>,
+}
+
+/// `Timer`'s arguments in `trainer.callbacks`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimerConfig {
+    /// Stop training after this much training time, `DD:HH:MM:SS` (null: no limit).
+    pub duration: Option<String>,
+}
+
+impl TimerConfig {
+    /// The callback these arguments describe.
+    pub fn init(self) -> Result<Timer> {
+        Ok(match &self.duration {
+            Some(text) => Timer::with_duration(
+                crate::duration::parse_duration(text).context("Timer: duration")?,
+            ),
+            None => Timer::default(),
+        })
+    }
 }
 
 impl Timer {

@@ -236,6 +236,33 @@ pub struct WeightAveraging {
     in_fit: bool,
 }
 
+/// `EMAWeightAveraging`'s arguments in `trainer.callbacks` (Lightning's name and default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmaWeightAveragingConfig {
+    /// The weight of the old average.
+    pub decay: f64,
+}
+
+impl Default for EmaWeightAveragingConfig {
+    fn default() -> Self {
+        Self { decay: 0.999 }
+    }
+}
+
+impl EmaWeightAveragingConfig {
+    /// The callback these arguments describe.
+    pub fn init(self) -> Result<WeightAveraging> {
+        if !(0.0..=1.0).contains(&self.decay) {
+            anyhow::bail!(
+                "EMAWeightAveraging: decay must be in [0, 1], got {}",
+                self.decay
+            );
+        }
+        Ok(WeightAveraging::ema(self.decay))
+    }
+}
+
 impl WeightAveraging {
     /// Equal-weight averaging after every optimizer step (Lightning's `WeightAveraging()`).
     pub fn new(avg_fn: AveragingFn) -> Self {

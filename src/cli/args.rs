@@ -49,13 +49,15 @@ pub enum RunnerCommand<E: Subcommand> {
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// The YAML config (sections `dataset`, `model`, `optimizer`, `scheduler`, `trainer`).
+    /// Repeatable: later files merge over earlier ones (mappings key by key, lists replaced).
     #[arg(
         short = 'f',
         long = "config",
         global = true,
-        value_name = "CONFIG.yaml"
+        value_name = "CONFIG.yaml",
+        action = clap::ArgAction::Append
     )]
-    pub config: Option<PathBuf>,
+    pub config: Vec<PathBuf>,
     /// A checkpoint to resume from or evaluate: a path, `last` or `best`. Without -f the
     /// experiment is rebuilt from the settings the checkpoint saved.
     #[arg(

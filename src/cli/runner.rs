@@ -12,7 +12,7 @@ use super::app::{LightningApp, Session};
 use super::args::{OVERRIDES_HELP, RunnerArgs, RunnerCommand, split_overrides};
 use super::config_help::config_help;
 use crate::checkpoint::Checkpoint;
-use crate::config::apply_override;
+use crate::config::{apply_override, blame, file_overrides};
 
 /// A binary's whole `main`: runs the process's arguments; clap's usage errors exit with 2
 /// (help and version with 0), every other error prints `error: …` and exits with 1.
@@ -52,8 +52,8 @@ pub fn run<A: LightningApp>(args: Vec<OsString>) -> Result<()> {
         return done;
     }
     let mut ckpt_path = common.ckpt_path.clone();
-    let (settings, source) = match (&common.config, &common.ckpt_path) {
-        (Some(path), _) => (A::load_config(path, &overrides)?, path.clone()),
+    let (settings, source) = match (common.config.split_first(), &common.ckpt_path) {
+        (Some((path, later)), _) => (load_merged::<A>(path, later, &overrides)?, path.clone()),
         (None, Some(ckpt)) => {
             let path = resolve_without_config(ckpt)?;
             // The stage loads the very file the settings came from.
@@ -84,6 +84,42 @@ pub fn run<A: LightningApp>(args: Vec<OsString>) -> Result<()> {
         RunnerCommand::Predict => A::predict(&session),
         RunnerCommand::App(command) => A::run_command(&session, &command),
     }
+}
+
+/// `first` with the `later` files merged over it in order, then the command line's
+/// `overrides`; an error about a key a later file set names that file and line.
+fn load_merged<A: LightningApp>(
+    first: &Path,
+    later: &[PathBuf],
+    overrides: &[(String, String)],
+) -> Result<A::Settings> {
+    let mut from_files = Vec::new();
+    for path in later {
+        from_files.extend(file_overrides(path)?);
+    }
+    let all: Vec<(String, String)> = from_files
+        .iter()
+        .map(|o| (o.key.clone(), o.value.clone()))
+        .chain(overrides.iter().cloned())
+        .collect();
+    A::load_config(first, &all).map_err(|e| {
+        let message = format!("{e:#}");
+        let cli_key = overrides
+            .iter()
+            .any(|(k, _)| message.contains(&format!("key `{k}`")));
+        match blame(&message, &from_files).filter(|_| !cli_key) {
+            Some(place) => anyhow!("{message}\n(that key is set in {place})"),
+            None if later.is_empty() => e,
+            None => anyhow!(
+                "{message}\n(config files merged in order: {})",
+                std::iter::once(first)
+                    .chain(later.iter().map(PathBuf::as_path))
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    })
 }
 
 /// `--ckpt-path` without a config: a checkpoint file. `last` and `best` are looked up under the

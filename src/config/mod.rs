@@ -1,7 +1,9 @@
 //! YAML configs in the seed's layout (`seed`, `root_dir`, `dataset`, `model`, `optimizer`,
 //! `scheduler`, `trainer`), dotted overrides, and error messages that point at the line.
 
+mod component;
 mod error;
+mod merge;
 mod overrides;
 pub(crate) mod trainer;
 
@@ -12,7 +14,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use component::{
+    CallbackKind, CallbackSpec, ComponentKind, ComponentSpec, LoggerKind, LoggerSetting, LoggerSpec,
+};
 pub use error::{edit_distance, key_path_at_line, nearest};
+pub use merge::{FileOverride, blame, file_overrides};
 pub use overrides::apply_override;
 
 use crate::optim::{OptimizerConfig, SchedulerConfig};

@@ -3,12 +3,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::component::{CallbackSpec, LoggerSetting};
 use crate::optim::ClipAlgorithm;
+
+pub use crate::duration::parse_duration;
 
 /// A batch limit: a fraction of the loader (float) or a number of batches (integer).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
@@ -284,8 +287,17 @@ pub struct TrainerConfig {
     pub terminate_on_nan: bool,
     /// Rebuild the train dataloader every N epochs (0: never).
     pub reload_dataloaders_every_n_epochs: usize,
-    /// Write TensorBoard and CSV logs.
-    pub logger: bool,
+    /// Loggers: `true` (TensorBoard and CSV under `<root>/lightning_logs/version_N`), `false`
+    /// (none), or one or a list of `TensorBoardLogger` / `CSVLogger`, each as a name,
+    /// `Name: {save_dir, name, version}` or `{class_path, init_args}`.
+    #[schemars(with = "serde_json::Value")]
+    pub logger: LoggerSetting,
+    /// Callbacks, in order, before the Trainer's own (checkpointing, summary, progress bar):
+    /// each as a name, `Name: {arguments}` or `{class_path, init_args}`, e.g.
+    /// `- EarlyStopping: {monitor: val_loss, patience: 3}`. Lightning's callbacks that exist
+    /// here and those a program registers with `register_callback`.
+    #[schemars(with = "serde_json::Value")]
+    pub callbacks: Vec<CallbackSpec>,
     /// Tune the process's allocator (glibc's mmap and trim thresholds) so that freed tensor
     /// buffers are reused rather than unmapped and faulted back in every step, as PyTorch's
     /// caching allocator does: 1.4–1.7× on the ETM on flex, at the cost of the process keeping
@@ -356,7 +368,8 @@ impl Default for TrainerConfig {
             default_root_dir: PathBuf::from("."),
             terminate_on_nan: false,
             reload_dataloaders_every_n_epochs: 0,
-            logger: true,
+            logger: LoggerSetting::Enabled(true),
+            callbacks: Vec::new(),
             retain_freed_memory: false,
             gpus: None,
             auto_select_gpus: None,
@@ -424,7 +437,7 @@ impl TrainerConfig {
             bail!("trainer.log_every_n_steps must be at least 1");
         }
         if let Some(t) = &self.max_time {
-            parse_duration(t)?;
+            parse_duration(t).context("trainer.max_time")?;
         }
         if matches!(self.check_val_every_n_epoch, Some(0)) {
             bail!("trainer.check_val_every_n_epoch must be at least 1 or null");
@@ -763,30 +776,4 @@ fn wgpu_device() -> Result<Device> {
     bail!(
         "trainer.accelerator asks for wgpu but this binary was built without the `wgpu` feature (cargo build --features wgpu)"
     )
-}
-
-/// Parses `DD:HH:MM:SS` (Lightning's `max_time` string). A time whose seconds do not fit in
-/// 64 bits (`999999999999999999:00:00:00`) is an error, not an overflow.
-pub fn parse_duration(text: &str) -> Result<Duration> {
-    let parts: Vec<&str> = text.split(':').collect();
-    let nums: Option<Vec<u64>> = parts.iter().map(|p| p.trim().parse().ok()).collect();
-    match nums.as_deref() {
-        Some([d, h, m, s]) => {
-            let secs = d
-                .checked_mul(24)
-                .and_then(|x| x.checked_add(*h))
-                .and_then(|x| x.checked_mul(60))
-                .and_then(|x| x.checked_add(*m))
-                .and_then(|x| x.checked_mul(60))
-                .and_then(|x| x.checked_add(*s));
-            match secs {
-                Some(secs) => Ok(Duration::from_secs(secs)),
-                None => bail!(
-                    "trainer.max_time = `{text}` is too long: at most {} seconds in all (use null for no time limit)",
-                    u64::MAX
-                ),
-            }
-        }
-        _ => bail!("trainer.max_time must look like DD:HH:MM:SS (e.g. 00:12:00:00), got `{text}`"),
-    }
 }

@@ -2,6 +2,7 @@
 
 mod csv;
 mod protobuf;
+mod registry;
 mod tensorboard;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 pub use csv::CsvLogger;
+pub use registry::{BuiltLoggers, LoggerConfig, LoggerVersion, build_loggers, resolve_logger};
 pub use tensorboard::TensorBoardLogger;
 
 /// Where logged values go. The x-axis of every value is `global_step` (optimizer steps).

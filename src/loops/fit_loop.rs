@@ -329,7 +329,8 @@ pub(crate) fn fit<M: LightningModule, D: LightningDataModule<Batch = M::Batch> +
         .max_time
         .as_deref()
         .map(parse_duration)
-        .transpose()?;
+        .transpose()
+        .context("trainer.max_time")?;
     let bounds = FitLoop {
         started: Instant::now(),
         max_epochs,

@@ -23,11 +23,11 @@ pub use crate::progress::Progress;
 pub use crate::stage::{RunningStage, Stage};
 pub use determinism::deterministic_notice;
 
-use crate::callbacks::{Callback, ModelCheckpoint, ModelSummary, ProgressBar};
+use crate::callbacks::{Callback, ModelCheckpoint, ModelSummary, ProgressBar, build_callback};
 use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
 use crate::datamodule::LightningDataModule;
-use crate::loggers::{CsvLogger, Logger, TensorBoardLogger, next_version_dir};
+use crate::loggers::{BuiltLoggers, Logger, build_loggers};
 use crate::loops::evaluation_loop::{run_evaluation, run_predict};
 use crate::loops::fit_loop;
 use crate::loops::run::{Run, RunOutcome};
@@ -46,6 +46,8 @@ pub struct Trainer {
     config: TrainerConfig,
     callbacks: Vec<Box<dyn Callback>>,
     extra_loggers: Vec<Box<dyn Logger>>,
+    /// Whether `config.callbacks` have been built into `callbacks` (at the first call).
+    built_config_callbacks: bool,
     seed: Option<u64>,
     hparams: Value,
     /// What the last `fit`/`validate`/`test`/`predict` returned (moved out of its run).
@@ -68,6 +70,7 @@ impl Trainer {
             config,
             callbacks: Vec::new(),
             extra_loggers: Vec::new(),
+            built_config_callbacks: false,
             seed: None,
             hparams: Value::Null,
             last_run: RunOutcome::default(),
@@ -142,6 +145,35 @@ impl Trainer {
         let mut cx = HookContext::new(device);
         cx.position.trainer_fn = stage;
         let fast = self.config.fast_dev_run.batches().is_some();
+        if !self.built_config_callbacks {
+            // Built once per Trainer, as Lightning's `callbacks=` argument: the callbacks keep
+            // their state from one call to the next (a ModelCheckpoint's best path).
+            let mut configured = Vec::with_capacity(self.config.callbacks.len());
+            for (i, spec) in self.config.callbacks.iter().enumerate() {
+                // Lightning refuses these contradictions rather than dropping the callback.
+                let switched_off = match spec.class_path.as_str() {
+                    "ModelCheckpoint" => (!self.config.enable_checkpointing)
+                        .then_some("trainer.enable_checkpointing"),
+                    "TQDMProgressBar" => {
+                        (!self.config.enable_progress_bar).then_some("trainer.enable_progress_bar")
+                    }
+                    _ => None,
+                };
+                if let Some(switch) = switched_off {
+                    bail!(
+                        "trainer.callbacks[{i}] is a {} but {switch} is false: remove one of the two",
+                        spec.class_path
+                    );
+                }
+                configured.push(
+                    build_callback(&spec.class_path, &spec.init_args)
+                        .with_context(|| format!("trainer.callbacks[{i}]"))?,
+                );
+            }
+            configured.append(&mut self.callbacks);
+            self.callbacks = configured;
+            self.built_config_callbacks = true;
+        }
         let mut callbacks: Vec<Box<dyn Callback>> = std::mem::take(&mut self.callbacks);
         for callback in module_callbacks {
             // A module's own ModelCheckpoint obeys the run's switches, as Lightning's does
@@ -161,15 +193,23 @@ impl Trainer {
             }
         }
         let mut loggers: Vec<Box<dyn Logger>> = std::mem::take(&mut self.extra_loggers);
-        if self.config.logger && !fast {
-            let dir = next_version_dir(&self.config.default_root_dir, "lightning_logs")?;
-            loggers.push(Box::new(TensorBoardLogger::new(&dir)?));
-            loggers.push(Box::new(CsvLogger::new(&dir)));
-            if !self.hparams.is_null() {
-                let yaml = serde_saphyr::to_string(&self.hparams).context("serialising hparams")?;
-                crate::fs::atomic_write(&dir.join("hparams.yaml"), yaml.as_bytes())?;
+        if !fast {
+            let BuiltLoggers {
+                loggers: built,
+                dirs,
+            } = build_loggers(&self.config.logger.specs(), &self.config.default_root_dir)
+                .context("trainer.logger")?;
+            loggers.extend(built);
+            let mut written: Vec<&PathBuf> = Vec::new();
+            for dir in &dirs {
+                if !self.hparams.is_null() && !written.contains(&dir) {
+                    let yaml =
+                        serde_saphyr::to_string(&self.hparams).context("serialising hparams")?;
+                    crate::fs::atomic_write(&dir.join("hparams.yaml"), yaml.as_bytes())?;
+                    written.push(dir);
+                }
             }
-            cx.logging.log_dir = Some(dir);
+            cx.logging.log_dir = dirs.into_iter().next();
         }
         if stage == Stage::Fit {
             let has_checkpoint = callbacks

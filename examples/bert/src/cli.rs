@@ -159,7 +159,7 @@ impl LightningApp for BertApp {
             .filter(|p| p.join("config.json").is_file());
         match (command, hf_dir) {
             (BertCommand::AddTokens, _) => Some(add_tokens(args.ckpt_path.as_deref(), options)),
-            (BertCommand::FillMask { text }, Some(dir)) if args.config.is_none() => Some((|| {
+            (BertCommand::FillMask { text }, Some(dir)) if args.config.is_empty() => Some((|| {
                 let (_, model, _) = load_pretrained(&dir, &Device::flex())?;
                 let tokenizer = BertTokenizer::from_dir(&dir)?;
                 print_fill_mask(text, options.top_k, &model, &tokenizer)

@@ -83,7 +83,7 @@ fn measure(batch_size: usize, epochs: usize) -> (usize, f64) {
     config.trainer.enable_progress_bar = false;
     config.trainer.enable_model_summary = false;
     config.trainer.enable_checkpointing = false;
-    config.trainer.logger = false;
+    config.trainer.logger = false.into();
     // Measured with the allocator tuning, as the shipped configs run.
     config.trainer.retain_freed_memory = true;
     let mut data = open_dataset("nyt", &params, 1, true).unwrap();

@@ -312,6 +312,70 @@ fn print_config_and_clear_errors() {
 }
 
 #[test]
+fn config_files_merge_in_order_and_print_config_reruns_the_same_experiment() {
+    let dir = temp_dir("merge");
+    let base = seed_config(&dir, &dir.join("20ng"));
+    let fast = dir.join("fast.yaml");
+    std::fs::write(
+        &fast,
+        "trainer:\n  max_epochs: 2\n  callbacks:\n    - EarlyStopping: {monitor: val_loss, patience: 1}\n  logger: [CSVLogger]\n",
+    )
+    .unwrap();
+    let (base, fast) = (base.to_str().unwrap(), fast.to_str().unwrap());
+    let out = etm(
+        &dir,
+        &[
+            "-f",
+            base,
+            "-f",
+            fast,
+            "--print-config",
+            "--trainer.min_epochs=1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(printed.contains("max_epochs: 2"), "{printed}");
+    assert!(printed.contains("min_epochs: 1"), "{printed}");
+    assert!(
+        printed.contains("num_topics: 50"),
+        "the base file's keys stay: {printed}"
+    );
+    assert!(printed.contains("class_path: EarlyStopping"), "{printed}");
+    assert!(printed.contains("patience: 1"), "{printed}");
+    assert!(printed.contains("class_path: CSVLogger"), "{printed}");
+    // The printed config, given back alone, is the same experiment.
+    let resolved = dir.join("resolved.yaml");
+    std::fs::write(&resolved, &printed).unwrap();
+    let out = etm(&dir, &["-f", resolved.to_str().unwrap(), "--print-config"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), printed);
+
+    // A bad value in the later file names that file and line.
+    let bad = dir.join("bad_fast.yaml");
+    std::fs::write(
+        &bad,
+        "trainer:\n  max_epochs: 2\n  accumulate_grad_batches: many\n",
+    )
+    .unwrap();
+    let out = etm(&dir, &["-f", base, "-f", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("accumulate_grad_batches") && stderr.contains("bad_fast.yaml:3"),
+        "{stderr}"
+    );
+    // An unknown callback in the later file names the nearest one.
+    std::fs::write(&bad, "trainer:\n  callbacks: [EarlyStoping]\n").unwrap();
+    let out = etm(&dir, &["-f", base, "-f", bad.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("did you mean `EarlyStopping`?") && stderr.contains("bad_fast.yaml:2"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn every_shipped_config_loads() {
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let mut seen = 0;
@@ -330,6 +394,23 @@ fn every_shipped_config_loads() {
         seen += 1;
     }
     assert!(seen >= 3, "configs/etm*.yaml: found {seen}");
+    // The overlays merge over the default config.
+    let base = configs.join("etm.yaml");
+    for entry in std::fs::read_dir(configs.join("overlays")).unwrap().flatten() {
+        let overlay = entry.path();
+        let out = etm(
+            &configs,
+            &[
+                "-f",
+                base.to_str().unwrap(),
+                "-f",
+                overlay.to_str().unwrap(),
+                "--print-config",
+            ],
+        );
+        assert!(out.status.success(), "{}: {}", overlay.display(), text(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("class_path:"));
+    }
 }
 
 #[test]

@@ -240,3 +240,31 @@ trainer:
         .unwrap();
     assert_eq!(trainer.progress().epoch, 2);
 }
+
+#[test]
+fn a_gradient_accumulation_schedule_changes_the_steps_per_epoch() {
+    let dir = common::temp_dir("components-accumulation");
+    let text = "max_epochs: 3\ncallbacks:\n  - GradientAccumulationScheduler: {scheduling: {0: 4, 2: 2}}\n";
+    let mut config = trainer_config(&dir, text).unwrap();
+    config.accelerator = burn_lightning::trainer::Accelerator::Cpu;
+    config.default_root_dir = dir.clone();
+    config.enable_progress_bar = false;
+    config.enable_model_summary = false;
+    config.logger = false.into();
+    let mut trainer = Trainer::new(config.clone());
+    // 160 training examples, batch 20: 8 batches per epoch, accumulated 4, 4, then 2.
+    trainer
+        .fit(Mlp::new(4), &mut TwoMoons::new(200, 20, 5), None)
+        .unwrap();
+    assert_eq!(trainer.progress().global_step, 2 + 2 + 4);
+
+    // As Lightning: a schedule beside a fixed accumulate_grad_batches is refused.
+    config.accumulate_grad_batches = 2;
+    let e = Trainer::new(config)
+        .fit(Mlp::new(4), &mut TwoMoons::new(200, 20, 5), None)
+        .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("trainer.accumulate_grad_batches is 2 and a callback"),
+        "{e:#}"
+    );
+}

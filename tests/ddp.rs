@@ -84,6 +84,29 @@ fn two_ranks_train_the_weights_one_device_trains_on_the_combined_batch() {
 }
 
 #[test]
+fn a_scheduled_accumulation_is_rank_zeros_on_every_rank() {
+    // Callbacks run on rank 0 alone; the other rank must accumulate alike, or the gradient
+    // all-reduce would wait for a step that never comes.
+    let _turn = serial();
+    let dir = common::temp_dir("ddp-accumulation-schedule");
+    let mut config = config(&dir, 2, -1);
+    config.max_epochs = Some(2);
+    config.callbacks = vec![
+        burn_lightning::config::CallbackSpec::new(
+            "GradientAccumulationScheduler",
+            serde_json::json!({"scheduling": {"0": 2, "1": 1}}),
+        )
+        .unwrap(),
+    ];
+    let mut trainer = Trainer::new(config).seed(3);
+    // 320 training points, 16 per rank and batch: 10 batches per epoch on each rank.
+    trainer
+        .fit(common::fixed_mlp(16), &mut TwoMoons::new(400, 16, 9), None)
+        .unwrap();
+    assert_eq!(trainer.progress().global_step, 5 + 10);
+}
+
+#[test]
 fn a_checkpoint_resumes_across_world_sizes_both_ways() {
     let _serial = serial();
     // 10 steps = one epoch of 320 examples at 32 per step.

@@ -3,6 +3,7 @@
 mod backbone_finetuning;
 mod callback;
 mod early_stopping;
+mod gradient_accumulation_scheduler;
 mod lr_monitor;
 mod model_checkpoint;
 mod model_summary;
@@ -17,6 +18,9 @@ mod weight_averaging;
 pub use backbone_finetuning::{BackboneFinetuning, BackboneFinetuningConfig, LambdaFn};
 pub use callback::Callback;
 pub use early_stopping::{EarlyStopping, EarlyStoppingConfig};
+pub use gradient_accumulation_scheduler::{
+    GradientAccumulationScheduler, GradientAccumulationSchedulerConfig,
+};
 pub use lr_monitor::{LearningRateMonitor, LearningRateMonitorConfig, LoggingInterval};
 pub use model_checkpoint::{ModelCheckpoint, ModelCheckpointConfig, format_filename};
 pub use model_summary::{ModelSummary, render_summary};

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::backbone_finetuning::BackboneFinetuningConfig;
 use super::early_stopping::EarlyStoppingConfig;
+use super::gradient_accumulation_scheduler::GradientAccumulationSchedulerConfig;
 use super::lr_monitor::LearningRateMonitorConfig;
 use super::model_checkpoint::ModelCheckpointConfig;
 use super::model_summary::ModelSummary;
@@ -79,6 +80,10 @@ fn builtins() -> BTreeMap<String, Arc<Entry>> {
         Entry::new(|a: LearningRateMonitorConfig| Ok(a.init())),
     );
     add("Timer", Entry::new(|a: TimerConfig| a.init()));
+    add(
+        "GradientAccumulationScheduler",
+        Entry::new(|a: GradientAccumulationSchedulerConfig| a.init()),
+    );
     add(
         "ThroughputMonitor",
         Entry::new(|a: ThroughputMonitorConfig| Ok(a.init())),

@@ -176,6 +176,13 @@ impl HookContext {
         self.requests.should_stop = true;
     }
 
+    /// Sets `accumulate_grad_batches` for the training epoch starting; only takes effect from
+    /// `on_train_epoch_start` (Lightning's `GradientAccumulationScheduler` sets it there), and
+    /// rank 0's value holds on every rank.
+    pub fn set_accumulate_grad_batches(&mut self, batches: usize) {
+        self.requests.accumulate_grad_batches = Some(batches.max(1));
+    }
+
     /// Whether a stop has been requested.
     pub fn should_stop(&self) -> bool {
         self.requests.should_stop

@@ -90,6 +90,8 @@ pub(crate) struct Logging {
 pub(crate) struct Requests {
     pub should_stop: bool,
     pub checkpoints: Vec<super::CheckpointRequest>,
+    /// `accumulate_grad_batches` for the epoch starting (set in `on_train_epoch_start`).
+    pub accumulate_grad_batches: Option<usize>,
 }
 
 /// The checkpoints of the run. `last` is written by the run's checkpoint writer, `best` by

@@ -3,7 +3,7 @@
 //! window, when to log, when validation is due within the epoch) as methods tested on their own.
 //!
 //! ```text
-//! on_run_start     on_train_epoch_start
+//! on_run_start     on_train_epoch_start  [accumulate_grad_batches a callback scheduled]
 //! for batch:       on_before_batch_transfer  transfer_batch_to_device  on_after_batch_transfer
 //!   on_batch_start   on_train_batch_start   [an honoured stop request ends the epoch here]
 //!   advance          training step (automatic or manual)  on_train_batch_end
@@ -99,8 +99,52 @@ impl TrainingEpochLoop {
         data: &EpochData<'_, M::Batch, D>,
         fit: &dyn FitBounds,
     ) -> Result<M> {
-        let epoch = run.cx.position.progress.epoch;
         self.on_run_start(run, &mut module, optimizers)?;
+        let this = self.with_scheduled_accumulation(run, module.automatic_optimization())?;
+        this.run_batches(run, module, optimizers, data, fit)
+    }
+
+    /// The epoch with the accumulation a callback set for it in `on_train_epoch_start`
+    /// (`GradientAccumulationScheduler`); rank 0's choice on every rank, since callbacks run
+    /// there alone and every rank must step together.
+    fn with_scheduled_accumulation(&self, run: &mut Run, automatic: bool) -> Result<Self> {
+        let asked = run
+            .cx
+            .requests
+            .accumulate_grad_batches
+            .take()
+            .map(|n| n as f64);
+        let Some(batches) = run.rank_zero_value("accumulate_grad_batches", asked)? else {
+            return Ok(self.clone());
+        };
+        // As Lightning: the schedule and the fixed option contradict each other.
+        if run.cfg.accumulate_grad_batches != 1 {
+            bail!(
+                "trainer.accumulate_grad_batches is {} and a callback (GradientAccumulationScheduler) schedules it too: set trainer.accumulate_grad_batches to 1",
+                run.cfg.accumulate_grad_batches
+            );
+        }
+        if !automatic {
+            bail!(
+                "a callback (GradientAccumulationScheduler) schedules accumulate_grad_batches, which manual optimization does not use: accumulate in training_step_manual"
+            );
+        }
+        Ok(Self {
+            accumulate: (batches as usize).max(1),
+            ..self.clone()
+        })
+    }
+
+    /// The epoch's batches, after `on_train_epoch_start`, then [`on_run_end`](Self::on_run_end).
+    fn run_batches<M: LightningModule, D: LightningDataModule + ?Sized>(
+        &self,
+        run: &mut Run,
+        mut module: M,
+        optimizers: &mut [LightningOptimizer],
+        data: &EpochData<'_, M::Batch, D>,
+        fit: &dyn FitBounds,
+    ) -> Result<M> {
+        let epoch = run.cx.position.progress.epoch;
         let device = run.cx.device.clone();
         let skip = run.cx.position.progress.batch_in_epoch;
         let batches = data

@@ -396,7 +396,10 @@ fn every_shipped_config_loads() {
     assert!(seen >= 3, "configs/etm*.yaml: found {seen}");
     // The overlays merge over the default config.
     let base = configs.join("etm.yaml");
-    for entry in std::fs::read_dir(configs.join("overlays")).unwrap().flatten() {
+    for entry in std::fs::read_dir(configs.join("overlays"))
+        .unwrap()
+        .flatten()
+    {
         let overlay = entry.path();
         let out = etm(
             &configs,
@@ -408,7 +411,12 @@ fn every_shipped_config_loads() {
                 "--print-config",
             ],
         );
-        assert!(out.status.success(), "{}: {}", overlay.display(), text(&out));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            overlay.display(),
+            text(&out)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("class_path:"));
     }
 }

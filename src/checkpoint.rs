@@ -48,6 +48,10 @@ pub struct CheckpointState {
     pub grad_scaler: Option<crate::grad_scaler::GradScaler>,
     /// Parameter paths and shapes of the module, for readable mismatch errors.
     pub parameter_shapes: Vec<(String, Vec<usize>)>,
+    /// Written with `ModelCheckpoint(save_weights_only)`: the module and the loop counters,
+    /// no optimizer, scheduler or callback state, so it cannot resume training.
+    #[serde(default)]
+    pub weights_only: bool,
     /// Names of the binary sections, in file order.
     sections: Vec<(String, u64)>,
 }

@@ -35,6 +35,7 @@ mod precision;
 mod progress;
 mod stage;
 mod strategy;
+mod suggest;
 #[cfg(test)]
 mod test_net;
 pub mod trainer;

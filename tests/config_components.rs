@@ -70,8 +70,8 @@ fn unknown_names_and_arguments_are_errors_at_their_line_with_the_nearest_valid_o
         ),
         (
             "callbacks:\n  - ModelCheckpoint:\n      save_top_k: many\n",
-            "ModelCheckpoint",
-            "save_top_k",
+            ":2",
+            "ModelCheckpoint: invalid type: string \"many\", expected i64",
         ),
         (
             "logger: TensorBord\n",
@@ -117,7 +117,7 @@ logger:
     config.default_root_dir = dir.clone();
     config.enable_progress_bar = false;
     config.enable_model_summary = false;
-    let mut trainer = Trainer::new(config);
+    let mut trainer = Trainer::new(config.clone());
     trainer
         .fit(common::seeded_mlp(8), &mut TwoMoons::new(200, 20, 5), None)
         .unwrap();
@@ -150,6 +150,25 @@ logger:
     written.sort();
     assert_eq!(written.len(), 2, "{written:?}");
     assert_eq!(written[1], "last.ckpt", "{written:?}");
+    // A later process with this config finds `last` and `best` where the config put them.
+    let later = Trainer::new(config.clone());
+    assert_eq!(
+        later.resolve_checkpoint("last").unwrap(),
+        run.join("checkpoints/last.ckpt")
+    );
+    assert_eq!(later.resolve_checkpoint("best").unwrap(), best);
+    // fast_dev_run writes no checkpoint, the configured ModelCheckpoint's included.
+    let fast_root = dir.join("fast");
+    config.default_root_dir = fast_root.clone();
+    config.fast_dev_run = serde_json::from_value(serde_json::json!(true)).unwrap();
+    Trainer::new(config)
+        .fit(Mlp::new(8), &mut TwoMoons::new(200, 20, 5), None)
+        .unwrap();
+    let ckpts: Vec<_> = walk(&fast_root)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "ckpt"))
+        .collect();
+    assert!(ckpts.is_empty(), "{ckpts:?}");
 }
 
 #[test]
@@ -267,4 +286,142 @@ fn a_gradient_accumulation_schedule_changes_the_steps_per_epoch() {
         format!("{e:#}").contains("trainer.accumulate_grad_batches is 2 and a callback"),
         "{e:#}"
     );
+}
+
+/// Names of the files in `dir`, sorted.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn weights_only_checkpoints_hold_the_module_alone_evaluate_and_refuse_to_resume() {
+    let dir = common::temp_dir("components-weights-only");
+    let text = "max_epochs: 2\nlimit_val_batches: 2\nlogger: false\ncallbacks:\n  - ModelCheckpoint: {dirpath: ckpts, save_weights_only: true, save_top_k: -1}\n";
+    let mut config = trainer_config(&dir, text).unwrap();
+    config.accelerator = burn_lightning::trainer::Accelerator::Cpu;
+    config.enable_progress_bar = false;
+    config.enable_model_summary = false;
+    let ckpts = dir.join("ckpts");
+    config.callbacks[0].init_args["dirpath"] = ckpts.to_string_lossy().into_owned().into();
+    let mut trainer = Trainer::new(config.clone());
+    let module = trainer
+        .fit(common::seeded_mlp(8), &mut TwoMoons::new(200, 20, 5), None)
+        .unwrap();
+    let last = ckpts.join("last.ckpt");
+    let ck = burn_lightning::checkpoint::Checkpoint::load(&last).unwrap();
+    assert!(ck.state.weights_only);
+    assert!(ck.state.callbacks.is_empty(), "no callback state");
+    assert!(
+        ck.section("optimizer.0", &last, "optimizer").is_err(),
+        "no optimizer state"
+    );
+    assert_eq!(ck.state.progress.global_step, 16);
+    // The weights evaluate to what the trained module gives.
+    let mut eval = Trainer::new(common::quiet_config(&dir));
+    eval.validate(
+        Mlp::new(8),
+        &mut TwoMoons::new(200, 20, 5),
+        Some(last.to_str().unwrap()),
+    )
+    .unwrap();
+    let from_file = eval.callback_metrics()["val_loss"];
+    let mut eval = Trainer::new(common::quiet_config(&dir));
+    eval.validate(module, &mut TwoMoons::new(200, 20, 5), None)
+        .unwrap();
+    assert_eq!(from_file, eval.callback_metrics()["val_loss"]);
+    // Resuming needs the optimizer state it does not have.
+    let e = Trainer::new(config)
+        .fit(
+            Mlp::new(8),
+            &mut TwoMoons::new(200, 20, 5),
+            Some(last.to_str().unwrap()),
+        )
+        .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("holds the module's weights alone"),
+        "{e:#}"
+    );
+}
+
+/// Sleeps after every training batch, so that a batch takes at least `ms` milliseconds.
+struct SlowBatches(u64);
+
+impl burn_lightning::Callback for SlowBatches {
+    fn state_key(&self) -> String {
+        "SlowBatches".into()
+    }
+    fn on_train_batch_end(
+        &mut self,
+        _module: &mut burn_lightning::ModuleHandle<'_>,
+        _loss: &burn::prelude::Tensor<1>,
+        _batch_idx: usize,
+        _cx: &mut burn_lightning::HookContext,
+    ) -> anyhow::Result<()> {
+        std::thread::sleep(std::time::Duration::from_millis(self.0));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_train_time_interval_saves_within_epochs_instead_of_at_their_ends() {
+    let dir = common::temp_dir("components-time-interval");
+    let mut config = common::quiet_config(&dir);
+    config.max_epochs = Some(2);
+    config.logger = false.into();
+    let ckpts = dir.join("ckpts");
+    let checkpoint = burn_lightning::callbacks::ModelCheckpoint::new(&ckpts)
+        .filename("{step}")
+        .save_top_k(-1)
+        .save_last(false)
+        .train_time_interval(std::time::Duration::from_millis(50));
+    // 8 batches per epoch of at least 20 ms: 320 ms in all, a save every 50 ms or more.
+    let mut trainer = Trainer::new(config)
+        .callback(SlowBatches(20))
+        .callback(checkpoint);
+    trainer
+        .fit(Mlp::new(4), &mut TwoMoons::new(200, 20, 5), None)
+        .unwrap();
+    let saved = files_in(&ckpts);
+    assert!(saved.len() >= 2 && saved.len() <= 16, "{saved:?}");
+    let steps: Vec<usize> = saved
+        .iter()
+        .map(|f| {
+            f.trim_start_matches("step=")
+                .trim_end_matches(".ckpt")
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        steps.iter().any(|s| s % 8 != 0),
+        "saves happen inside epochs, not only at their ends: {steps:?}"
+    );
+    // Lightning's rule: one trigger within the epoch; refused at the config's line.
+    let e = trainer_config(
+        &dir,
+        "callbacks:\n  - ModelCheckpoint: {every_n_train_steps: 2, train_time_interval: '00:00:01:00'}\n",
+    )
+    .unwrap_err();
+    let e = format!("{e:#}");
+    assert!(e.contains("config.yaml:2"), "{e}");
+    assert!(format!("{e:#}").contains("mutually exclusive"), "{e:#}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

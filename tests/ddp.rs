@@ -84,6 +84,26 @@ fn two_ranks_train_the_weights_one_device_trains_on_the_combined_batch() {
 }
 
 #[test]
+fn a_weight_changing_callback_from_the_config_is_refused_under_data_parallel() {
+    let dir = common::temp_dir("ddp-config-swa");
+    let mut config = config(&dir, 2, 4);
+    config.callbacks = vec![
+        burn_lightning::config::CallbackSpec::new(
+            "StochasticWeightAveraging",
+            serde_json::json!({"swa_lrs": 0.01}),
+        )
+        .unwrap(),
+    ];
+    let e = Trainer::new(config)
+        .fit(common::fixed_mlp(16), &mut TwoMoons::new(400, 16, 9), None)
+        .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("callbacks run on rank 0 alone"),
+        "{e:#}"
+    );
+}
+
+#[test]
 fn a_scheduled_accumulation_is_rank_zeros_on_every_rank() {
     // Callbacks run on rank 0 alone; the other rank must accumulate alike, or the gradient
     // all-reduce would wait for a step that never comes.

@@ -24,7 +24,7 @@ struct FinetuningState {
 /// trains them at `backbone_initial_ratio_lr ×` the optimizer's rate (or
 /// `backbone_initial_lr`), multiplied each later epoch by `lambda_func(epoch + 1)` and, with
 /// `should_align`, capped at the optimizer's rate. Lightning's defaults: epoch 10, ratio 0.1,
-/// multiplier 1.5, aligned. The backbone's rate is reported to the LR monitor as
+/// multiplier 2 (Lightning's `multiplicative`), aligned. The backbone's rate is reported to the LR monitor as
 /// `lr-<optimizer>/backbone`.
 ///
 /// Differences from Lightning: the backbone is the parameters under a path prefix (default
@@ -49,7 +49,7 @@ impl Default for BackboneFinetuning {
         Self {
             backbone_prefix: "backbone".into(),
             unfreeze_backbone_at_epoch: 10,
-            lambda_func: Box::new(|_| 1.5),
+            lambda_func: Box::new(|_| 2.0),
             backbone_initial_ratio_lr: 0.1,
             backbone_initial_lr: None,
             should_align: true,
@@ -86,7 +86,7 @@ impl Default for BackboneFinetuningConfig {
         Self {
             unfreeze_backbone_at_epoch: 10,
             backbone_prefix: "backbone".into(),
-            multiplier: 1.5,
+            multiplier: 2.0,
             backbone_initial_ratio_lr: 0.1,
             backbone_initial_lr: None,
             should_align: true,
@@ -293,14 +293,8 @@ mod tests {
             assert_eq!(moved, epoch >= 2, "epoch {epoch}");
             rates.push(opts[0].group_lr(BackboneFinetuning::GROUP));
         }
-        let expected = [
-            None,
-            None,
-            Some(0.02),
-            Some(0.03),
-            Some(0.045),
-            Some(0.0675),
-        ];
+        // ×2 a epoch (Lightning's `multiplicative`), capped at the optimizer's 0.1.
+        let expected = [None, None, Some(0.02), Some(0.04), Some(0.08), Some(0.1)];
         for (got, want) in rates.iter().zip(expected) {
             match (got, want) {
                 (Some(g), Some(w)) => assert!((g - w).abs() < 1e-12, "{rates:?}"),
@@ -338,7 +332,7 @@ mod tests {
                 .unwrap();
         }
         let rate = cb.backbone_lr().unwrap();
-        assert!((rate - 0.015).abs() < 1e-12);
+        assert!((rate - 0.02).abs() < 1e-12);
         // A new process resuming inside epoch 1: frozen at fit start, then the same rate.
         let mut resumed = BackboneFinetuning::new(0);
         resumed.load_state(cb.state()).unwrap();

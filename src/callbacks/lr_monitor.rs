@@ -23,15 +23,16 @@ pub enum LoggingInterval {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LearningRateMonitorConfig {
-    /// `step` (after every training batch) or `epoch` (at the start of every epoch).
-    pub logging_interval: LoggingInterval,
+    /// `step` (after every training batch) or `epoch` (at the start of every epoch); null
+    /// (Lightning's default, each scheduler's own interval) logs every step here.
+    pub logging_interval: Option<LoggingInterval>,
 }
 
 impl LearningRateMonitorConfig {
     /// The callback these arguments describe.
     pub fn init(self) -> LearningRateMonitor {
         LearningRateMonitor {
-            logging_interval: self.logging_interval,
+            logging_interval: self.logging_interval.unwrap_or_default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `ModelCheckpoint`: save the top-k checkpoints by a monitored metric, and/or the last one.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use burn::prelude::Tensor;
@@ -31,6 +32,13 @@ pub struct ModelCheckpoint {
     pub every_n_epochs: usize,
     /// Save every N optimizer steps instead (at batch end; mid-epoch checkpoints).
     pub every_n_train_steps: Option<usize>,
+    /// Save after every this much training time instead (checked at batch end).
+    pub train_time_interval: Option<Duration>,
+    /// Save the module's weights alone: no optimizer, scheduler or callback state (such a file
+    /// can be evaluated or fine-tuned from, not resumed).
+    pub save_weights_only: bool,
+    /// When the time interval was last checked (from `on_train_start`).
+    last_time_check: Option<Instant>,
     state: CheckpointBook,
     /// The missing-monitor warning is printed once per run, as Lightning's warning cache does.
     warned_missing_monitor: bool,
@@ -64,10 +72,14 @@ pub struct ModelCheckpointConfig {
     pub save_top_k: i64,
     /// Also write `last.ckpt` each time.
     pub save_last: bool,
-    /// Save every N epochs.
+    /// Save every N epochs (0: not at epoch ends).
     pub every_n_epochs: usize,
-    /// Save every N optimizer steps instead (null: at epoch ends).
+    /// Save every N optimizer steps instead (null or 0: at epoch ends).
     pub every_n_train_steps: Option<usize>,
+    /// Save after every this much training time instead, `DD:HH:MM:SS` (null: off).
+    pub train_time_interval: Option<String>,
+    /// Save the module's weights alone (no optimizer, scheduler or callback state).
+    pub save_weights_only: bool,
 }
 
 impl Default for ModelCheckpointConfig {
@@ -82,6 +94,8 @@ impl Default for ModelCheckpointConfig {
             save_last: defaults.save_last,
             every_n_epochs: defaults.every_n_epochs,
             every_n_train_steps: defaults.every_n_train_steps,
+            train_time_interval: None,
+            save_weights_only: defaults.save_weights_only,
         }
     }
 }
@@ -89,8 +103,22 @@ impl Default for ModelCheckpointConfig {
 impl ModelCheckpointConfig {
     /// The callback these arguments describe.
     pub fn init(self) -> Result<ModelCheckpoint> {
-        if self.every_n_epochs == 0 || self.every_n_train_steps == Some(0) {
-            bail!("ModelCheckpoint: every_n_epochs and every_n_train_steps must be at least 1");
+        // As Lightning, 0 switches a trigger off.
+        let every_n_train_steps = self.every_n_train_steps.filter(|n| *n > 0);
+        // As Lightning: one trigger within the epoch.
+        if every_n_train_steps.is_some() && self.train_time_interval.is_some() {
+            bail!(
+                "ModelCheckpoint: every_n_train_steps and train_time_interval are mutually exclusive"
+            );
+        }
+        let train_time_interval = self
+            .train_time_interval
+            .as_deref()
+            .map(crate::duration::parse_duration)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("ModelCheckpoint: train_time_interval {e}"))?;
+        if train_time_interval.is_some_and(|d| d.is_zero()) {
+            bail!("ModelCheckpoint: train_time_interval must be longer than 0 seconds");
         }
         if self.save_top_k < -1 {
             bail!(
@@ -106,7 +134,9 @@ impl ModelCheckpointConfig {
             save_top_k: self.save_top_k,
             save_last: self.save_last,
             every_n_epochs: self.every_n_epochs,
-            every_n_train_steps: self.every_n_train_steps,
+            every_n_train_steps,
+            train_time_interval,
+            save_weights_only: self.save_weights_only,
             ..ModelCheckpoint::default()
         })
     }
@@ -146,6 +176,16 @@ impl ModelCheckpoint {
         self.every_n_epochs = n.max(1);
         self
     }
+    /// Saves after every `interval` of training time (instead of at epoch ends).
+    pub fn train_time_interval(mut self, interval: Duration) -> Self {
+        self.train_time_interval = Some(interval);
+        self
+    }
+    /// Saves the module's weights alone.
+    pub fn save_weights_only(mut self, on: bool) -> Self {
+        self.save_weights_only = on;
+        self
+    }
     /// Whether to write `last.ckpt`.
     pub fn save_last(mut self, on: bool) -> Self {
         self.save_last = on;
@@ -158,6 +198,7 @@ impl ModelCheckpoint {
 
     fn epoch_due(&self, cx: &HookContext) -> bool {
         self.every_n_train_steps.is_none()
+            && self.train_time_interval.is_none()
             && (cx.current_epoch() + 1).is_multiple_of(self.every_n_epochs)
     }
 
@@ -168,6 +209,9 @@ impl ModelCheckpoint {
     }
 
     fn save(&mut self, cx: &mut HookContext) -> Result<()> {
+        if cx.is_fast_dev_run() {
+            return Ok(());
+        }
         let step = cx.global_step();
         if self.state.last_saved_step == Some(step) {
             return Ok(());
@@ -249,6 +293,7 @@ impl ModelCheckpoint {
                 cx.request_checkpoint(CheckpointRequest {
                     path: path.clone(),
                     then_remove: then_remove.clone(),
+                    weights_only: self.save_weights_only,
                 });
             }
         }
@@ -263,6 +308,7 @@ impl ModelCheckpoint {
             cx.request_checkpoint(CheckpointRequest {
                 path: last,
                 then_remove: Vec::new(),
+                weights_only: self.save_weights_only,
             });
         }
         Ok(())
@@ -280,6 +326,9 @@ impl Default for ModelCheckpoint {
             save_last: true,
             every_n_epochs: 1,
             every_n_train_steps: None,
+            train_time_interval: None,
+            save_weights_only: false,
+            last_time_check: None,
             state: CheckpointBook::default(),
             warned_missing_monitor: false,
         }
@@ -352,6 +401,22 @@ impl Callback for ModelCheckpoint {
         {
             self.save(cx)?;
         }
+        if let Some(interval) = self.train_time_interval {
+            let now = Instant::now();
+            let last = *self.last_time_check.get_or_insert(now);
+            if now.duration_since(last) >= interval {
+                self.last_time_check = Some(now);
+                self.save(cx)?;
+            }
+        }
+        Ok(())
+    }
+    fn on_train_start(
+        &mut self,
+        _module: &mut ModuleHandle<'_>,
+        _cx: &mut HookContext,
+    ) -> Result<()> {
+        self.last_time_check = Some(Instant::now());
         Ok(())
     }
     fn on_train_epoch_end(

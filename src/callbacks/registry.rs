@@ -40,10 +40,17 @@ impl Entry {
         A: DeserializeOwned + Serialize + 'static,
         C: Callback + 'static,
     {
+        let init = Arc::new(init);
+        let check = init.clone();
         Self {
-            resolve: Box::new(|args| {
+            // The callback is built once here and dropped, so that what its constructor
+            // refuses (SWA's non-positive rate, two checkpoint triggers) is an error at the
+            // config's line, as LightningCLI instantiates while parsing.
+            resolve: Box::new(move |args| {
                 let args: A = serde_json::from_value(args).map_err(|e| e.to_string())?;
-                serde_json::to_value(&args).map_err(|e| e.to_string())
+                let resolved = serde_json::to_value(&args).map_err(|e| e.to_string())?;
+                check(args).map_err(|e| format!("{e:#}"))?;
+                Ok(resolved)
             }),
             build: Box::new(move |args| {
                 let args: A = serde_json::from_value(args)?;
@@ -175,7 +182,7 @@ fn entry(name: &str) -> Option<Arc<Entry>> {
 pub fn unknown_callback(class_path: &str) -> String {
     let names = registered_callbacks();
     let short = class_path.rsplit('.').next().unwrap_or(class_path);
-    let nearest = crate::config::nearest(short, names.iter().map(String::as_str));
+    let nearest = crate::suggest::nearest(short, names.iter().map(String::as_str));
     match nearest {
         Some(n) => format!("unknown callback `{class_path}`; did you mean `{n}`?"),
         None => format!(
@@ -198,7 +205,14 @@ pub fn resolve_callback(
     } else {
         init_args
     };
-    let resolved = (entry.resolve)(args).map_err(|e| format!("{name}: {e}"))?;
+    let resolved = (entry.resolve)(args).map_err(|e| {
+        // A constructor's own message names the callback already.
+        if e.starts_with(&format!("{name}:")) {
+            e
+        } else {
+            format!("{name}: {e}")
+        }
+    })?;
     Ok((name, resolved))
 }
 
@@ -273,6 +287,8 @@ mod tests {
             (name.as_str(), &args),
             ("WarmMonitor", &json!({"warmup": 0}))
         );
+        let (_, args) = resolve_callback("WarmMonitor", json!({"warmup": 5})).unwrap();
+        assert_eq!(args, json!({"warmup": 5}));
         let callback = build_callback("WarmMonitor", &json!({"warmup": 5})).unwrap();
         assert_eq!(callback.state_key(), "ThroughputMonitor");
     }

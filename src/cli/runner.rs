@@ -12,7 +12,7 @@ use super::app::{LightningApp, Session};
 use super::args::{OVERRIDES_HELP, RunnerArgs, RunnerCommand, split_overrides};
 use super::config_help::config_help;
 use crate::checkpoint::Checkpoint;
-use crate::config::{apply_override, blame, file_overrides};
+use crate::config::{apply_override, blame, error_key, file_overrides};
 
 /// A binary's whole `main`: runs the process's arguments; clap's usage errors exit with 2
 /// (help and version with 0), every other error prints `error: …` and exits with 1.
@@ -104,9 +104,12 @@ fn load_merged<A: LightningApp>(
         .collect();
     A::load_config(first, &all).map_err(|e| {
         let message = format!("{e:#}");
-        let cli_key = overrides
-            .iter()
-            .any(|(k, _)| message.contains(&format!("key `{k}`")));
+        let key = error_key(&message);
+        let cli_key = key.is_some_and(|key| {
+            overrides
+                .iter()
+                .any(|(k, _)| k == key || key.starts_with(&format!("{k}.")))
+        });
         match blame(&message, &from_files).filter(|_| !cli_key) {
             Some(place) => anyhow!("{message}\n(that key is set in {place})"),
             None if later.is_empty() => e,

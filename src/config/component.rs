@@ -160,10 +160,21 @@ impl LoggerSetting {
     }
 }
 
+/// A list that may be written `null` (LightningCLI prints `callbacks: null`): empty.
+pub(crate) fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<Vec<T>>::deserialize(deserializer).map(Option::unwrap_or_default)
+}
+
 impl<'de> Deserialize<'de> for LoggerSetting {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match Value::deserialize(deserializer)? {
             Value::Bool(on) => Ok(Self::Enabled(on)),
+            // LightningCLI prints `logger: null` for the default.
+            Value::Null => Ok(Self::Enabled(true)),
             Value::Array(items) => items
                 .into_iter()
                 .map(LoggerSpec::from_value)
@@ -226,7 +237,7 @@ mod tests {
         let again: CallbackSpec = serde_json::from_value(printed).unwrap();
         assert_eq!(again, long);
         let bare: CallbackSpec = serde_json::from_value(json!("LearningRateMonitor")).unwrap();
-        assert_eq!(bare.init_args, json!({"logging_interval": "step"}));
+        assert_eq!(bare.init_args, json!({"logging_interval": null}));
     }
 
     #[test]
@@ -253,6 +264,10 @@ mod tests {
         assert_eq!(
             serde_json::from_value::<LoggerSetting>(printed).unwrap(),
             list
+        );
+        assert_eq!(
+            serde_json::from_value::<LoggerSetting>(Value::Null).unwrap(),
+            LoggerSetting::Enabled(true)
         );
         let e = serde_json::from_value::<LoggerSetting>(json!(3)).unwrap_err();
         assert!(

@@ -1,6 +1,7 @@
 //! Several config files given in order (`-f base.yaml -f fast.yaml`), as LightningCLI merges
 //! them: a later file's keys replace the earlier ones', mappings merge key by key, and lists
-//! (`trainer.callbacks`) are replaced whole.
+//! and component entries (`trainer.callbacks`, `trainer.logger`, anything with a
+//! `class_path`) are replaced whole. The first file is the base: a complete config.
 
 use std::path::{Path, PathBuf};
 
@@ -55,11 +56,18 @@ pub fn file_overrides(path: &Path) -> Result<Vec<FileOverride>> {
         .collect())
 }
 
+/// Keys whose value replaces the earlier one whole, whatever its form: a `trainer.logger`
+/// written as a mapping is one logger, not keys to merge into the earlier setting.
+const REPLACED_WHOLE: [&str; 2] = ["trainer.logger", "trainer.callbacks"];
+
 /// Leaves of `value` under `prefix`; a mapping recurses (an empty one changes nothing, as
-/// merging it would), anything else (lists too) is a leaf.
+/// merging it would), anything else (lists too), a component entry (with a `class_path`) and
+/// the [`REPLACED_WHOLE`] keys are leaves.
 fn flatten(value: &Value, prefix: String, out: &mut Vec<(String, Value)>) {
     match value {
-        Value::Object(map) => {
+        Value::Object(map)
+            if !map.contains_key("class_path") && !REPLACED_WHOLE.contains(&prefix.as_str()) =>
+        {
             for (k, v) in map {
                 let key = if prefix.is_empty() {
                     k.clone()
@@ -83,10 +91,19 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
     })
 }
 
-/// Where a later file set the key an error names (`key `trainer.x``), as ` (set in FILE:LINE)`.
+/// The key an error names (`key `trainer.callbacks[0]``), without list indices.
+pub fn error_key(message: &str) -> Option<&str> {
+    message.split("key `").nth(1)?.split(['`', '[']).next()
+}
+
+/// Where a later file set the key an error names, as `FILE:LINE`: only for errors of the
+/// merged pass (`… with overrides: key …`); an error in the base file alone names its line.
 pub fn blame(message: &str, overrides: &[FileOverride]) -> Option<String> {
+    if !message.contains(" with overrides: ") {
+        return None;
+    }
     // `trainer.callbacks[0]` is set by the file that sets `trainer.callbacks`.
-    let key = message.split("key `").nth(1)?.split(['`', '[']).next()?;
+    let key = error_key(message)?;
     let set = overrides.iter().rev().find(|o| {
         o.key == key
             || o.key.starts_with(&format!("{key}."))
@@ -124,6 +141,24 @@ mod tests {
         assert_eq!(o[0].value, r#"[{"EarlyStopping":{"monitor":"val_loss"}}]"#);
         let message = "base.yaml with overrides: key `trainer.max_epochs`: invalid type";
         assert_eq!(blame(message, &o).unwrap(), format!("{}:3", path.display()));
+        let message = "base.yaml with overrides: key `trainer.callbacks[0]`: unknown callback";
+        assert_eq!(blame(message, &o).unwrap(), format!("{}:4", path.display()));
+        assert_eq!(
+            blame("c.yaml with overrides: key `model.params.x`: bad", &o),
+            None
+        );
+        assert_eq!(
+            blame("base.yaml:3: key `trainer.max_epochs`: bad", &o),
+            None,
+            "an error of the base file alone is its own"
+        );
+        // A mapping-form logger replaces the earlier setting whole.
+        std::fs::write(&path, "trainer:\n  logger: {CSVLogger: {}}\n").unwrap();
+        let o = file_overrides(&path).unwrap();
+        assert_eq!(
+            (o[0].key.as_str(), o[0].value.as_str()),
+            ("trainer.logger", r#"{"CSVLogger":{}}"#)
+        );
         std::fs::write(&path, "- a\n").unwrap();
         assert!(format!("{:#}", file_overrides(&path).unwrap_err()).contains("must be a mapping"));
         std::fs::remove_dir_all(&dir).unwrap();

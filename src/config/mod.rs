@@ -18,7 +18,7 @@ pub use component::{
     CallbackKind, CallbackSpec, ComponentKind, ComponentSpec, LoggerKind, LoggerSetting, LoggerSpec,
 };
 pub use error::{edit_distance, key_path_at_line, nearest};
-pub use merge::{FileOverride, blame, file_overrides};
+pub use merge::{FileOverride, blame, error_key, file_overrides};
 pub use overrides::apply_override;
 
 use crate::optim::{OptimizerConfig, SchedulerConfig};

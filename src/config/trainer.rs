@@ -297,6 +297,7 @@ pub struct TrainerConfig {
     /// `- EarlyStopping: {monitor: val_loss, patience: 3}`. Lightning's callbacks that exist
     /// here and those a program registers with `register_callback`.
     #[schemars(with = "serde_json::Value")]
+    #[serde(deserialize_with = "super::component::null_as_empty")]
     pub callbacks: Vec<CallbackSpec>,
     /// Tune the process's allocator (glibc's mmap and trim thresholds) so that freed tensor
     /// buffers are reused rather than unmapped and faulted back in every step, as PyTorch's

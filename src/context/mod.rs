@@ -22,6 +22,8 @@ pub struct CheckpointRequest {
     pub path: PathBuf,
     /// Files to delete once it is safely on disk (top-k bookkeeping).
     pub then_remove: Vec<PathBuf>,
+    /// The module's weights alone (no optimizer, scheduler or callback state).
+    pub weights_only: bool,
 }
 
 /// The Trainer as hooks and callbacks see it: loop position, device, logging, stop requests.
@@ -71,6 +73,11 @@ impl HookContext {
             && !self.limits.check_on_train_epoch_end
     }
 
+    /// Whether `fast_dev_run` is on (checkpointing callbacks write nothing then, as in Lightning).
+    pub fn is_fast_dev_run(&self) -> bool {
+        self.limits.fast_dev_run
+    }
+
     /// Whether a validation loop inside this `fit` has run since it started (the sanity check
     /// does not count): before that, a monitored validation metric cannot exist yet.
     pub fn validation_has_run(&self) -> bool {
@@ -80,6 +87,17 @@ impl HookContext {
     /// Logs `value` under `name` with the defaults of the current hook (Lightning's `self.log`).
     pub fn log(&mut self, name: &str, value: f64) {
         self.log_with(name, value, LogOptions::default());
+    }
+
+    /// Logs every `(name, value)` with the same options (Lightning's `self.log_dict`).
+    pub fn log_dict<K: AsRef<str>>(
+        &mut self,
+        values: impl IntoIterator<Item = (K, f64)>,
+        options: LogOptions,
+    ) {
+        for (name, value) in values {
+            self.log_with(name.as_ref(), value, options.clone());
+        }
     }
 
     /// Logs with explicit options (`on_step`, `on_epoch`, `prog_bar`, `sync_dist`, …).
@@ -286,5 +304,27 @@ impl HookContext {
     /// Records the best checkpoint (used by `ModelCheckpoint`; `ckpt_path = "best"` reads it).
     pub fn set_best_checkpoint_path(&mut self, path: PathBuf) {
         self.checkpoints.best = Some(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_dict_logs_every_entry_with_the_options_given() {
+        let mut cx = HookContext::new(Device::flex());
+        cx.position.stage = RunningStage::Validating;
+        let values = [("val_acc", 0.75), ("val_f1", 0.5)];
+        cx.log_dict(values, LogOptions::default().prog_bar());
+        assert_eq!(
+            cx.callback_metrics().get("val_acc"),
+            None,
+            "epoch values come at its end"
+        );
+        cx.logging.metrics.finish_epoch();
+        assert_eq!(cx.callback_metrics()["val_acc"], 0.75);
+        assert_eq!(cx.callback_metrics()["val_f1"], 0.5);
+        assert_eq!(cx.progress_bar_metrics()["val_f1"], 0.5);
     }
 }

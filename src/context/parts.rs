@@ -42,6 +42,8 @@ pub(crate) struct Limits {
     /// Whether monitoring callbacks act at the end of the training epoch (else after each
     /// validation), decided from the validation schedule.
     pub check_on_train_epoch_end: bool,
+    /// `fast_dev_run` is on: checkpoints are not written (as in Lightning).
+    pub fast_dev_run: bool,
 }
 
 impl Default for Limits {
@@ -53,6 +55,7 @@ impl Default for Limits {
             num_training_batches: 0,
             num_val_batches: 0,
             check_on_train_epoch_end: true,
+            fast_dev_run: false,
         }
     }
 }

@@ -32,10 +32,16 @@ pub enum LoggerVersion {
 pub struct LoggerConfig {
     /// Parent of the run directories (null: the Trainer's `default_root_dir`).
     pub save_dir: Option<PathBuf>,
-    /// The experiment's folder under `save_dir`.
+    /// The experiment's folder under `save_dir` (null or empty: none, the versions go in
+    /// `save_dir` itself).
+    #[serde(deserialize_with = "null_as_empty_string")]
     pub name: String,
     /// The run's folder under `name` (null: one above the highest existing `version_N`).
     pub version: Option<LoggerVersion>,
+}
+
+fn null_as_empty_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Option::<String>::deserialize(d).map(Option::unwrap_or_default)
 }
 
 impl Default for LoggerConfig {
@@ -61,7 +67,7 @@ pub fn resolve_logger(
         .find(|(name, aliases)| *name == short || aliases.contains(&short))
     else {
         let names = LOGGERS.iter().map(|(n, _)| *n);
-        return Err(match crate::config::nearest(short, names.clone()) {
+        return Err(match crate::suggest::nearest(short, names.clone()) {
             Some(n) => format!("unknown logger `{class_path}`; did you mean `{n}`?"),
             None => format!(
                 "unknown logger `{class_path}`; loggers: {}",

@@ -253,12 +253,18 @@ impl Run {
     /// `on_save_checkpoint`, then the module's `on_save_checkpoint`. The module record goes in
     /// before the callbacks' `on_save_checkpoint`, so that a callback may replace it (an
     /// averaging callback saves its averaged weights as the module) or add sections of its own.
+    ///
+    /// `weights_only` (Lightning's `dump_checkpoint(weights_only=True)`): the module, loop
+    /// counters, hparams, datamodule and the module's `on_save_checkpoint`; no optimizer,
+    /// scheduler, loss-scaler or callback state, and the callbacks' `on_save_checkpoint` does
+    /// not run.
     pub fn save_checkpoint<M: LightningModule, D: LightningDataModule + ?Sized>(
         &mut self,
         path: &Path,
         module: &mut M,
         optimizers: &mut [LightningOptimizer],
         datamodule: &D,
+        weights_only: bool,
     ) -> Result<()> {
         if !self.cx.is_global_zero() {
             // The replicas are identical; rank 0 writes for all of them.
@@ -268,24 +274,28 @@ impl Run {
         ck.state.progress = self.cx.position.progress.clone();
         ck.state.seed = self.seed;
         ck.state.hparams = self.hparams.clone();
-        for cb in self.callbacks.iter() {
-            ck.state.callbacks.insert(cb.state_key(), cb.state_dict());
-        }
+        ck.state.weights_only = weights_only;
         ck.put_module(module)?;
-        for (i, opt) in optimizers.iter().enumerate() {
-            ck.sections.insert(optimizer_section(i), opt.state_bytes()?);
-            if let Some(s) = &opt.scheduler {
-                ck.sections.insert(scheduler_section(i), s.to_bytes()?);
+        if !weights_only {
+            for cb in self.callbacks.iter() {
+                ck.state.callbacks.insert(cb.state_key(), cb.state_dict());
             }
+            for (i, opt) in optimizers.iter().enumerate() {
+                ck.sections.insert(optimizer_section(i), opt.state_bytes()?);
+                if let Some(s) = &opt.scheduler {
+                    ck.sections.insert(scheduler_section(i), s.to_bytes()?);
+                }
+            }
+            self.call_callback_hook(module, Some(&mut *optimizers), |c, m, cx| {
+                c.on_save_checkpoint(m, &mut ck, cx)
+            })?;
+            ck.state.grad_scaler = self.scaler.clone();
         }
-        self.call_callback_hook(module, Some(&mut *optimizers), |c, m, cx| {
-            c.on_save_checkpoint(m, &mut ck, cx)
-        })?;
         module.on_save_checkpoint(&mut ck.state)?;
         ck.state.datamodule = datamodule.state_dict();
         ck.state.metrics = serde_json::to_value(&self.cx.logging.metrics)?;
-        ck.state.grad_scaler = self.scaler.clone();
         let bytes = ck.to_bytes()?;
+        let optimizers: &[LightningOptimizer] = if weights_only { &[] } else { optimizers };
         self.check_resumable(&bytes, path, optimizers)
             .with_context(|| {
                 format!(
@@ -370,7 +380,13 @@ impl Run {
             return Ok(());
         }
         for request in requests {
-            self.save_checkpoint(&request.path, module, optimizers, datamodule)?;
+            self.save_checkpoint(
+                &request.path,
+                module,
+                optimizers,
+                datamodule,
+                request.weights_only,
+            )?;
             for old in request.then_remove.iter().filter(|p| **p != request.path) {
                 let _ = std::fs::remove_file(old);
             }

@@ -126,6 +126,41 @@ impl Trainer {
         &self.last_run.progress
     }
 
+    /// Builds `config.callbacks` into the Trainer's callbacks, once per Trainer (as Lightning's
+    /// `callbacks=` argument): they keep their state from one call to the next.
+    fn build_config_callbacks(&mut self) -> Result<()> {
+        if self.built_config_callbacks {
+            return Ok(());
+        }
+        let mut configured = Vec::with_capacity(self.config.callbacks.len());
+        for (i, spec) in self.config.callbacks.iter().enumerate() {
+            // Lightning refuses these contradictions rather than dropping the callback.
+            let switched_off = match spec.class_path.as_str() {
+                "ModelCheckpoint" => {
+                    (!self.config.enable_checkpointing).then_some("trainer.enable_checkpointing")
+                }
+                "TQDMProgressBar" => {
+                    (!self.config.enable_progress_bar).then_some("trainer.enable_progress_bar")
+                }
+                _ => None,
+            };
+            if let Some(switch) = switched_off {
+                bail!(
+                    "trainer.callbacks[{i}] is a {} but {switch} is false: remove one of the two",
+                    spec.class_path
+                );
+            }
+            configured.push(
+                build_callback(&spec.class_path, &spec.init_args)
+                    .with_context(|| format!("trainer.callbacks[{i}]"))?,
+            );
+        }
+        configured.append(&mut self.callbacks);
+        self.callbacks = configured;
+        self.built_config_callbacks = true;
+        Ok(())
+    }
+
     fn start_run(&mut self, module_callbacks: Vec<Box<dyn Callback>>, stage: Stage) -> Result<Run> {
         self.config.validate()?;
         let world = self.config.world_size()?;
@@ -145,35 +180,8 @@ impl Trainer {
         let mut cx = HookContext::new(device);
         cx.position.trainer_fn = stage;
         let fast = self.config.fast_dev_run.batches().is_some();
-        if !self.built_config_callbacks {
-            // Built once per Trainer, as Lightning's `callbacks=` argument: the callbacks keep
-            // their state from one call to the next (a ModelCheckpoint's best path).
-            let mut configured = Vec::with_capacity(self.config.callbacks.len());
-            for (i, spec) in self.config.callbacks.iter().enumerate() {
-                // Lightning refuses these contradictions rather than dropping the callback.
-                let switched_off = match spec.class_path.as_str() {
-                    "ModelCheckpoint" => (!self.config.enable_checkpointing)
-                        .then_some("trainer.enable_checkpointing"),
-                    "TQDMProgressBar" => {
-                        (!self.config.enable_progress_bar).then_some("trainer.enable_progress_bar")
-                    }
-                    _ => None,
-                };
-                if let Some(switch) = switched_off {
-                    bail!(
-                        "trainer.callbacks[{i}] is a {} but {switch} is false: remove one of the two",
-                        spec.class_path
-                    );
-                }
-                configured.push(
-                    build_callback(&spec.class_path, &spec.init_args)
-                        .with_context(|| format!("trainer.callbacks[{i}]"))?,
-                );
-            }
-            configured.append(&mut self.callbacks);
-            self.callbacks = configured;
-            self.built_config_callbacks = true;
-        }
+        cx.limits.fast_dev_run = fast;
+        self.build_config_callbacks()?;
         let mut callbacks: Vec<Box<dyn Callback>> = std::mem::take(&mut self.callbacks);
         for callback in module_callbacks {
             // A module's own ModelCheckpoint obeys the run's switches, as Lightning's does
@@ -185,10 +193,11 @@ impl Trainer {
                     callback.state_key()
                 );
             } else if !(checkpointing && fast) {
-                // As Lightning's `configure_callbacks`: the module's callback replaces one of
-                // the same kind (e.g. left from an earlier `fit` of this Trainer).
+                // As Lightning's `configure_callbacks`: the module's callback replaces those of
+                // the same kind (its type; the state key without its arguments), from the
+                // config or left from an earlier `fit` of this Trainer.
                 let key = callback.state_key();
-                callbacks.retain(|c| c.state_key() != key);
+                callbacks.retain(|c| callback_kind(&c.state_key()) != callback_kind(&key));
                 callbacks.push(callback);
             }
         }
@@ -243,10 +252,12 @@ impl Trainer {
                 w[0]
             );
         }
-        if let Some(dir) = &cx.logging.log_dir {
-            for cb in callbacks.iter_mut() {
-                cb.set_log_dir(dir);
-            }
+        // Without a logger the run's directory is the root (Lightning's `trainer.log_dir`):
+        // a ModelCheckpoint without `dirpath` writes `<root>/checkpoints`.
+        let run_dir =
+            (cx.logging.log_dir.clone()).unwrap_or_else(|| self.config.default_root_dir.clone());
+        for cb in callbacks.iter_mut() {
+            cb.set_log_dir(&run_dir);
         }
         for logger in loggers.iter_mut() {
             if !self.hparams.is_null() {
@@ -286,34 +297,32 @@ impl Trainer {
             Err(e) => Err(run.fail(e)),
         };
         self.last_run = run.take_outcome();
-        if result.is_ok() {
-            // Callbacks come back so a second call (e.g. test after fit) sees their state.
-            self.callbacks = run.callbacks;
-        }
+        // Callbacks come back so a second call (e.g. test after fit, or a retry after an
+        // error) sees them and their state.
+        self.callbacks = run.callbacks;
         result
     }
 
-    /// Resolves `last`, `best` or a path to an existing checkpoint file.
+    /// Resolves `last`, `best` or a path to an existing checkpoint file. `last` and `best` from
+    /// an earlier process are looked up where this config writes checkpoints: every configured
+    /// logger's `save_dir/name/*/checkpoints` (the default `<root>/lightning_logs`),
+    /// `<root>/checkpoints` (no logger) and each configured ModelCheckpoint's `dirpath`.
     pub fn resolve_checkpoint(&self, ckpt_path: &str) -> Result<PathBuf> {
-        let root = &self.config.default_root_dir;
+        let (dirs, places) = self.checkpoint_dirs();
+        let searched = || places.join(", ");
         let path = match ckpt_path {
             "last" => self
                 .last_run
                 .checkpoints
                 .last
                 .clone()
-                .or_else(|| newest_checkpoint(root, "last.ckpt"))
-                .with_context(|| {
-                    format!(
-                        "ckpt_path=last: no last.ckpt under {}/lightning_logs/*/checkpoints",
-                        root.display()
-                    )
-                })?,
+                .or_else(|| newest_checkpoint(&dirs, "last.ckpt"))
+                .with_context(|| format!("ckpt_path=last: no last.ckpt in {}", searched()))?,
             "best" => {
                 match &self.last_run.checkpoints.best {
                     Some(p) => p.clone(),
                     None => {
-                        let last = newest_checkpoint(root, "last.ckpt").with_context(|| format!("ckpt_path=best: no checkpoint under {}/lightning_logs/*/checkpoints to find the best one from", root.display()))?;
+                        let last = newest_checkpoint(&dirs, "last.ckpt").with_context(|| format!("ckpt_path=best: no last.ckpt to find the best checkpoint from in {}", searched()))?;
                         let ck = Checkpoint::load(&last)?;
                         let best = ck
                             .state
@@ -333,6 +342,41 @@ impl Trainer {
             bail!("checkpoint {} does not exist", path.display());
         }
         Ok(path)
+    }
+
+    /// The directories checkpoints of this config land in (see
+    /// [`resolve_checkpoint`](Self::resolve_checkpoint)), and those places as an error names
+    /// them (`<save_dir>/<name>/*/checkpoints`).
+    fn checkpoint_dirs(&self) -> (Vec<PathBuf>, Vec<String>) {
+        let root = &self.config.default_root_dir;
+        let mut experiments = vec![root.join("lightning_logs")];
+        for (_, args) in self.config.logger.specs() {
+            let save_dir = (args.get("save_dir").and_then(Value::as_str))
+                .map_or_else(|| root.clone(), PathBuf::from);
+            let name = (args.get("name").and_then(Value::as_str)).unwrap_or("lightning_logs");
+            let experiment = save_dir.join(name);
+            if !experiments.contains(&experiment) {
+                experiments.push(experiment);
+            }
+        }
+        let mut places: Vec<String> = experiments
+            .iter()
+            .map(|e| format!("{}/*/checkpoints", e.display()))
+            .collect();
+        let mut dirs: Vec<PathBuf> = experiments
+            .iter()
+            .filter_map(|e| std::fs::read_dir(e).ok())
+            .flat_map(|entries| entries.flatten().map(|e| e.path().join("checkpoints")))
+            .collect();
+        let configured = (self.config.callbacks.iter())
+            .filter(|s| s.class_path == "ModelCheckpoint")
+            .filter_map(|s| s.init_args.get("dirpath").and_then(Value::as_str))
+            .map(PathBuf::from);
+        for dir in std::iter::once(root.join("checkpoints")).chain(configured) {
+            places.push(dir.display().to_string());
+            dirs.push(dir);
+        }
+        (dirs, places)
     }
 
     /// Trains `module` on `datamodule`, resuming from `ckpt_path` (`None`, a path, `last` or `best`).
@@ -355,6 +399,8 @@ impl Trainer {
             None => None,
         };
         let launcher = self.launcher()?;
+        // Built before the check below, which must see them.
+        self.build_config_callbacks()?;
         let module_callbacks = module.configure_callbacks();
         if launcher.world_size() > 1
             && let Some(cb) = (self.callbacks.iter())
@@ -593,13 +639,15 @@ where
     Ok(module)
 }
 
-/// The most recently modified `name` under `<root>/lightning_logs/*/checkpoints/`.
-fn newest_checkpoint(root: &Path, name: &str) -> Option<PathBuf> {
-    let logs = root.join("lightning_logs");
-    std::fs::read_dir(logs)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("checkpoints").join(name))
+/// A callback's type from its state key (`ModelCheckpoint{monitor=val_loss}` → `ModelCheckpoint`).
+fn callback_kind(state_key: &str) -> &str {
+    state_key.split('{').next().unwrap_or(state_key)
+}
+
+/// The most recently modified `name` in any of `dirs`.
+fn newest_checkpoint(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
+    dirs.iter()
+        .map(|d| d.join(name))
         .filter(|p| p.is_file())
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
 }

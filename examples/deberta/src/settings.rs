@@ -63,7 +63,7 @@ pub struct ModelParams {
     /// Print a progress line every this many training batches (0: off).
     pub print_freq: usize,
     /// Keep the encoder frozen for this many epochs, then train it at a tenth of the optimizer's
-    /// base rate, rising 1.5× per epoch up to it (Lightning's `BackboneFinetuning`; this rate
+    /// base rate, rising 2× per epoch up to it (Lightning's `BackboneFinetuning`; this rate
     /// replaces the encoder's and layer-wise rates); null: train everything from the start.
     pub freeze_encoder_epochs: Option<usize>,
 }

@@ -260,6 +260,18 @@ impl Checkpoint {
         crate::fs::atomic_write(path, &bytes)
     }
 
+    /// Refuses a checkpoint that holds the module's weights alone as a point to resume
+    /// training from (it has no optimizer, scheduler or callback state).
+    pub fn ensure_resumable(&self, path: &Path) -> Result<()> {
+        if self.state.weights_only {
+            anyhow::bail!(
+                "checkpoint {} holds the module's weights alone (ModelCheckpoint save_weights_only, which applies to its last.ckpt too): validate, test or predict with it, or load its weights into a new fit; training resumes only from a checkpoint written without save_weights_only",
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
     /// Reads and verifies a checkpoint file.
     pub fn load(path: &Path) -> Result<Self> {
         let bytes =

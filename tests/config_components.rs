@@ -150,7 +150,11 @@ logger:
     written.sort();
     assert_eq!(written.len(), 2, "{written:?}");
     assert_eq!(written[1], "last.ckpt", "{written:?}");
-    // A later process with this config finds `last` and `best` where the config put them.
+    // A later process with this config finds `last` and `best` where the config put them,
+    // not in another experiment under the same root, even a newer one.
+    let decoy = dir.join("lightning_logs/version_9/checkpoints");
+    std::fs::create_dir_all(&decoy).unwrap();
+    std::fs::copy(run.join("checkpoints/last.ckpt"), decoy.join("last.ckpt")).unwrap();
     let later = Trainer::new(config.clone());
     assert_eq!(
         later.resolve_checkpoint("last").unwrap(),
@@ -377,7 +381,6 @@ fn a_train_time_interval_saves_within_epochs_instead_of_at_their_ends() {
     let checkpoint = burn_lightning::callbacks::ModelCheckpoint::new(&ckpts)
         .filename("{step}")
         .save_top_k(-1)
-        .save_last(false)
         .train_time_interval(std::time::Duration::from_millis(50));
     // 8 batches per epoch of at least 20 ms: 320 ms in all, a save every 50 ms or more.
     let mut trainer = Trainer::new(config)
@@ -386,7 +389,11 @@ fn a_train_time_interval_saves_within_epochs_instead_of_at_their_ends() {
     trainer
         .fit(Mlp::new(4), &mut TwoMoons::new(200, 20, 5), None)
         .unwrap();
-    let saved = files_in(&ckpts);
+    let mut saved = files_in(&ckpts);
+    // `last.ckpt` is written at every epoch end whatever the trigger: it ends where training did.
+    let last = burn_lightning::checkpoint::Checkpoint::load(&ckpts.join("last.ckpt")).unwrap();
+    assert_eq!(last.state.progress.global_step, 16);
+    saved.retain(|f| f != "last.ckpt");
     assert!(saved.len() >= 2 && saved.len() <= 16, "{saved:?}");
     let steps: Vec<usize> = saved
         .iter()

@@ -39,6 +39,10 @@ pub struct ModelCheckpoint {
     pub save_weights_only: bool,
     /// When the time interval was last checked (from `on_train_start`).
     last_time_check: Option<Instant>,
+    /// The step of the last `last.ckpt` written alone at an epoch end.
+    last_only_step: Option<usize>,
+    /// `global_step` at the previous training batch end (an unchanged one: accumulating).
+    last_seen_step: Option<usize>,
     state: CheckpointBook,
     /// The missing-monitor warning is printed once per run, as Lightning's warning cache does.
     warned_missing_monitor: bool,
@@ -300,6 +304,24 @@ impl ModelCheckpoint {
         self.request_last(cx)
     }
 
+    /// At the end of an epoch: the top-k save when it is due, and `last.ckpt` in any case (as
+    /// Lightning's `_save_last_checkpoint`), so that the end of training is always resumable
+    /// even when saves are timed or every few epochs.
+    fn epoch_end(&mut self, cx: &mut HookContext) -> Result<()> {
+        if self.epoch_due(cx) {
+            return self.save(cx);
+        }
+        let step = cx.global_step();
+        if cx.is_fast_dev_run()
+            || self.state.last_saved_step == Some(step)
+            || self.last_only_step == Some(step)
+        {
+            return Ok(());
+        }
+        self.last_only_step = Some(step);
+        self.request_last(cx)
+    }
+
     /// Requests `last.ckpt` when `save_last` is on.
     fn request_last(&mut self, cx: &mut HookContext) -> Result<()> {
         if self.save_last {
@@ -329,6 +351,8 @@ impl Default for ModelCheckpoint {
             train_time_interval: None,
             save_weights_only: false,
             last_time_check: None,
+            last_only_step: None,
+            last_seen_step: None,
             state: CheckpointBook::default(),
             warned_missing_monitor: false,
         }
@@ -401,7 +425,14 @@ impl Callback for ModelCheckpoint {
         {
             self.save(cx)?;
         }
-        if let Some(interval) = self.train_time_interval {
+        // Only after an optimizer step (a checkpoint inside an accumulation window would
+        // resume without the window's partial gradients), and at a step not saved yet.
+        let stepped = self.last_seen_step != Some(cx.global_step());
+        self.last_seen_step = Some(cx.global_step());
+        if let Some(interval) = self.train_time_interval
+            && stepped
+            && self.state.last_saved_step != Some(cx.global_step())
+        {
             let now = Instant::now();
             let last = *self.last_time_check.get_or_insert(now);
             if now.duration_since(last) >= interval {
@@ -414,9 +445,10 @@ impl Callback for ModelCheckpoint {
     fn on_train_start(
         &mut self,
         _module: &mut ModuleHandle<'_>,
-        _cx: &mut HookContext,
+        cx: &mut HookContext,
     ) -> Result<()> {
         self.last_time_check = Some(Instant::now());
+        self.last_seen_step = Some(cx.global_step());
         Ok(())
     }
     fn on_train_epoch_end(
@@ -424,8 +456,8 @@ impl Callback for ModelCheckpoint {
         _module: &mut ModuleHandle<'_>,
         cx: &mut HookContext,
     ) -> Result<()> {
-        if cx.check_on_train_epoch_end() && self.epoch_due(cx) {
-            self.save(cx)?;
+        if cx.check_on_train_epoch_end() {
+            self.epoch_end(cx)?;
         }
         Ok(())
     }
@@ -434,8 +466,8 @@ impl Callback for ModelCheckpoint {
         _module: &mut ModuleHandle<'_>,
         cx: &mut HookContext,
     ) -> Result<()> {
-        if cx.check_after_validation() && self.epoch_due(cx) {
-            self.save(cx)?;
+        if cx.check_after_validation() {
+            self.epoch_end(cx)?;
         }
         Ok(())
     }

@@ -434,12 +434,7 @@ fn restore_training_state(
     ck: &Checkpoint,
     path: &Path,
 ) -> Result<()> {
-    if ck.state.weights_only {
-        bail!(
-            "checkpoint {} holds the module's weights alone (ModelCheckpoint save_weights_only): validate, test or predict with it, or load its weights into a new fit; resume from a full checkpoint such as last.ckpt",
-            path.display()
-        );
-    }
+    ck.ensure_resumable(path)?;
     for (i, opt) in optimizers.iter_mut().enumerate() {
         let bytes = ck.section(
             &optimizer_section(i),

@@ -182,26 +182,9 @@ impl Trainer {
         let fast = self.config.fast_dev_run.batches().is_some();
         cx.limits.fast_dev_run = fast;
         self.build_config_callbacks()?;
-        let mut callbacks: Vec<Box<dyn Callback>> = std::mem::take(&mut self.callbacks);
-        for callback in module_callbacks {
-            // A module's own ModelCheckpoint obeys the run's switches, as Lightning's does
-            // (fast_dev_run saves nothing).
-            let checkpointing = callback.state_key().starts_with("ModelCheckpoint");
-            if checkpointing && !self.config.enable_checkpointing {
-                eprintln!(
-                    "notice: trainer.enable_checkpointing is false: the module's {} is not used",
-                    callback.state_key()
-                );
-            } else if !(checkpointing && fast) {
-                // As Lightning's `configure_callbacks`: the module's callback replaces those of
-                // the same kind (its type; the state key without its arguments), from the
-                // config or left from an earlier `fit` of this Trainer.
-                let key = callback.state_key();
-                callbacks.retain(|c| callback_kind(&c.state_key()) != callback_kind(&key));
-                callbacks.push(callback);
-            }
-        }
-        let mut loggers: Vec<Box<dyn Logger>> = std::mem::take(&mut self.extra_loggers);
+        // Everything that may fail before the callbacks are taken out of the Trainer, so that
+        // an error leaves them in place for a retry.
+        let mut loggers: Vec<Box<dyn Logger>> = Vec::new();
         if !fast {
             let BuiltLoggers {
                 loggers: built,
@@ -220,6 +203,35 @@ impl Trainer {
             }
             cx.logging.log_dir = dirs.into_iter().next();
         }
+        loggers.append(&mut self.extra_loggers);
+        for logger in loggers.iter_mut() {
+            if !self.hparams.is_null() {
+                logger.log_hyperparams(&self.hparams)?;
+            }
+        }
+        // The module's callbacks obey the run's switches, as Lightning's do (fast_dev_run
+        // saves nothing), and replace the Trainer's of their types (Lightning's
+        // `configure_callbacks`: from the config, or left from an earlier `fit`); several of
+        // one type from the module all stay.
+        let mut from_module = Vec::new();
+        for callback in module_callbacks {
+            let checkpointing = callback.state_key().starts_with("ModelCheckpoint");
+            if checkpointing && !self.config.enable_checkpointing {
+                eprintln!(
+                    "notice: trainer.enable_checkpointing is false: the module's {} is not used",
+                    callback.state_key()
+                );
+            } else if !(checkpointing && fast) {
+                from_module.push(callback);
+            }
+        }
+        let replaced: Vec<String> = from_module
+            .iter()
+            .map(|c| callback_kind(&c.state_key()).to_string())
+            .collect();
+        let mut callbacks: Vec<Box<dyn Callback>> = std::mem::take(&mut self.callbacks);
+        callbacks.retain(|c| !replaced.iter().any(|k| k == callback_kind(&c.state_key())));
+        callbacks.extend(from_module);
         if stage == Stage::Fit {
             let has_checkpoint = callbacks
                 .iter()
@@ -247,10 +259,9 @@ impl Trainer {
         let mut keys: Vec<String> = callbacks.iter().map(|c| c.state_key()).collect();
         keys.sort();
         if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
-            bail!(
-                "two callbacks share the state key `{}`; give one of them a distinct name",
-                w[0]
-            );
+            let key = w[0].clone();
+            self.callbacks = callbacks;
+            bail!("two callbacks share the state key `{key}`; give one of them a distinct name");
         }
         // Without a logger the run's directory is the root (Lightning's `trainer.log_dir`):
         // a ModelCheckpoint without `dirpath` writes `<root>/checkpoints`.
@@ -258,11 +269,6 @@ impl Trainer {
             (cx.logging.log_dir.clone()).unwrap_or_else(|| self.config.default_root_dir.clone());
         for cb in callbacks.iter_mut() {
             cb.set_log_dir(&run_dir);
-        }
-        for logger in loggers.iter_mut() {
-            if !self.hparams.is_null() {
-                logger.log_hyperparams(&self.hparams)?;
-            }
         }
         Ok(Run::new(
             self.config.clone(),
@@ -304,9 +310,10 @@ impl Trainer {
     }
 
     /// Resolves `last`, `best` or a path to an existing checkpoint file. `last` and `best` from
-    /// an earlier process are looked up where this config writes checkpoints: every configured
+    /// an earlier process are looked up where this config writes checkpoints, and nowhere else
+    /// (another experiment under the same root must not be picked up): every configured
     /// logger's `save_dir/name/*/checkpoints` (the default `<root>/lightning_logs`),
-    /// `<root>/checkpoints` (no logger) and each configured ModelCheckpoint's `dirpath`.
+    /// `<root>/checkpoints` without a logger, and each configured ModelCheckpoint's `dirpath`.
     pub fn resolve_checkpoint(&self, ckpt_path: &str) -> Result<PathBuf> {
         let (dirs, places) = self.checkpoint_dirs();
         let searched = || places.join(", ");
@@ -332,7 +339,17 @@ impl Trainer {
                             .and_then(|(_, v)| v.get("best_model_path"))
                             .and_then(Value::as_str)
                             .filter(|s| !s.is_empty());
-                        PathBuf::from(best.with_context(|| format!("ckpt_path=best: {} records no best model (was a metric monitored?)", last.display()))?)
+                        let why = if ck.state.weights_only {
+                            "it was written with save_weights_only, which keeps no callback state"
+                        } else {
+                            "was a metric monitored?"
+                        };
+                        PathBuf::from(best.with_context(|| {
+                            format!(
+                                "ckpt_path=best: {} records no best model ({why})",
+                                last.display()
+                            )
+                        })?)
                     }
                 }
             }
@@ -349,7 +366,7 @@ impl Trainer {
     /// them (`<save_dir>/<name>/*/checkpoints`).
     fn checkpoint_dirs(&self) -> (Vec<PathBuf>, Vec<String>) {
         let root = &self.config.default_root_dir;
-        let mut experiments = vec![root.join("lightning_logs")];
+        let mut experiments: Vec<PathBuf> = Vec::new();
         for (_, args) in self.config.logger.specs() {
             let save_dir = (args.get("save_dir").and_then(Value::as_str))
                 .map_or_else(|| root.clone(), PathBuf::from);
@@ -372,7 +389,9 @@ impl Trainer {
             .filter(|s| s.class_path == "ModelCheckpoint")
             .filter_map(|s| s.init_args.get("dirpath").and_then(Value::as_str))
             .map(PathBuf::from);
-        for dir in std::iter::once(root.join("checkpoints")).chain(configured) {
+        // Without a logger, the Trainer's own ModelCheckpoint writes under the root.
+        let unlogged = (!self.config.logger.is_enabled()).then(|| root.join("checkpoints"));
+        for dir in unlogged.into_iter().chain(configured) {
             places.push(dir.display().to_string());
             dirs.push(dir);
         }
@@ -394,6 +413,8 @@ impl Trainer {
             Some(p) => {
                 let path = self.resolve_checkpoint(p)?;
                 let ck = Checkpoint::load(&path)?;
+                // Before anything runs or a run directory is claimed.
+                ck.ensure_resumable(&path)?;
                 Some((path, ck))
             }
             None => None,
@@ -475,12 +496,13 @@ impl Trainer {
     {
         let mut module = module;
         let module_callbacks = module.configure_callbacks();
-        let mut run = self.start_run(module_callbacks, stage)?;
-        let config = self.config.clone();
+        // Resolved before the run starts: a bad path leaves no run directory behind.
         let ckpt = match ckpt_path {
             Some(p) => Some(self.resolve_checkpoint(p)?),
             None => None,
         };
+        let mut run = self.start_run(module_callbacks, stage)?;
+        let config = self.config.clone();
         let result = (|| -> Result<M> {
             module = setup_stage(&mut run, module, datamodule, stage, ckpt.as_deref())?;
             let fast = config.fast_dev_run.batches();

@@ -130,10 +130,7 @@ logger:
     let run = dir.join("from_yaml/version_0");
     assert_eq!(trainer.log_dir(), Some(run.as_path()));
     assert!(run.join("metrics.csv").is_file(), "the CSV logger wrote");
-    let files: Vec<String> = std::fs::read_dir(&run)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let files = test_support::tree(&run);
     assert!(
         !files.iter().any(|f| f.starts_with("events.out.tfevents")),
         "no TensorBoard logger was configured: {files:?}"
@@ -143,11 +140,7 @@ logger:
     assert!(best.to_string_lossy().contains("best-epoch="), "{best:?}");
     // The configured ModelCheckpoint replaces the Trainer's own: one best file, and the
     // `last.ckpt` that both write.
-    let mut written: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    written.sort();
+    let written = test_support::tree(&run.join("checkpoints"));
     assert_eq!(written.len(), 2, "{written:?}");
     assert_eq!(written[1], "last.ckpt", "{written:?}");
     // A later process with this config finds `last` and `best` where the config put them,
@@ -168,9 +161,10 @@ logger:
     Trainer::new(config)
         .fit(Mlp::new(8), &mut TwoMoons::new(200, 20, 5), None)
         .unwrap();
-    let ckpts: Vec<_> = walk(&fast_root)
+    std::fs::create_dir_all(&fast_root).unwrap();
+    let ckpts: Vec<_> = test_support::tree(&fast_root)
         .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "ckpt"))
+        .filter(|p| p.ends_with(".ckpt"))
         .collect();
     assert!(ckpts.is_empty(), "{ckpts:?}");
 }
@@ -292,16 +286,6 @@ fn a_gradient_accumulation_schedule_changes_the_steps_per_epoch() {
     );
 }
 
-/// Names of the files in `dir`, sorted.
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn weights_only_checkpoints_hold_the_module_alone_evaluate_and_refuse_to_resume() {
     let dir = common::temp_dir("components-weights-only");
@@ -389,7 +373,7 @@ fn a_train_time_interval_saves_within_epochs_instead_of_at_their_ends() {
     trainer
         .fit(Mlp::new(4), &mut TwoMoons::new(200, 20, 5), None)
         .unwrap();
-    let mut saved = files_in(&ckpts);
+    let mut saved = test_support::tree(&ckpts);
     // `last.ckpt` is written at every epoch end whatever the trigger: it ends where training did.
     let last = burn_lightning::checkpoint::Checkpoint::load(&ckpts.join("last.ckpt")).unwrap();
     assert_eq!(last.state.progress.global_step, 16);
@@ -417,18 +401,4 @@ fn a_train_time_interval_saves_within_epochs_instead_of_at_their_ends() {
     let e = format!("{e:#}");
     assert!(e.contains("config.yaml:2"), "{e}");
     assert!(format!("{e:#}").contains("mutually exclusive"), "{e:#}");
-}
-
-/// Every file under `dir`.
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }

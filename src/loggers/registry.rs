@@ -54,6 +54,22 @@ impl Default for LoggerConfig {
     }
 }
 
+impl LoggerConfig {
+    /// The logger `class_path` names with `init_args` (null: every default): its registered
+    /// name and its arguments.
+    pub fn resolve(class_path: &str, init_args: &Value) -> Result<(String, Self)> {
+        let (name, args) = resolve_logger(class_path, init_args.clone()).map_err(|e| anyhow!(e))?;
+        Ok((name, serde_json::from_value(args)?))
+    }
+
+    /// `save_dir/name`, the folder of the run directories, with `default_root` for a
+    /// `save_dir` left null.
+    pub fn experiment_dir(&self, default_root: &Path) -> PathBuf {
+        let save_dir = self.save_dir.as_deref().unwrap_or(default_root);
+        save_dir.join(&self.name)
+    }
+}
+
 /// The registered name `class_path` stands for (its last dotted segment, or an alias), and
 /// its arguments completed with their defaults; the error names the nearest logger or the
 /// bad argument.
@@ -97,32 +113,27 @@ pub struct BuiltLoggers {
 /// `(save_dir, name, version)`, so that loggers with the same ones share a directory (the
 /// default TensorBoard + CSV pair shares `version_N`).
 pub fn build_loggers(specs: &[(String, Value)], default_root: &Path) -> Result<BuiltLoggers> {
-    let mut dirs: BTreeMap<(PathBuf, String, Option<LoggerVersion>), PathBuf> = BTreeMap::new();
+    let mut dirs: BTreeMap<(PathBuf, Option<LoggerVersion>), PathBuf> = BTreeMap::new();
     let mut loggers: Vec<Box<dyn Logger>> = Vec::new();
     let mut logger_dirs = Vec::new();
     for (class_path, init_args) in specs {
-        let (name, args) = resolve_logger(class_path, init_args.clone()).map_err(|e| anyhow!(e))?;
-        let config: LoggerConfig = serde_json::from_value(args)?;
-        let save_dir = config
-            .save_dir
-            .clone()
-            .unwrap_or_else(|| default_root.to_path_buf());
-        let key = (
-            save_dir.clone(),
-            config.name.clone(),
-            config.version.clone(),
-        );
+        let (name, config) = LoggerConfig::resolve(class_path, init_args)?;
+        let experiment = config.experiment_dir(default_root);
+        let key = (experiment.clone(), config.version.clone());
         let dir = match dirs.get(&key) {
             Some(dir) => dir.clone(),
             None => {
                 let dir = match &config.version {
-                    None => next_version_dir(&save_dir, &config.name)?,
+                    None => next_version_dir(
+                        config.save_dir.as_deref().unwrap_or(default_root),
+                        &config.name,
+                    )?,
                     Some(version) => {
                         let leaf = match version {
                             LoggerVersion::Number(n) => format!("version_{n}"),
                             LoggerVersion::Name(s) => s.clone(),
                         };
-                        let dir = save_dir.join(&config.name).join(leaf);
+                        let dir = experiment.join(leaf);
                         std::fs::create_dir_all(&dir).with_context(|| {
                             format!("{name}: cannot create log directory {}", dir.display())
                         })?;

@@ -27,7 +27,7 @@ use crate::callbacks::{Callback, ModelCheckpoint, ModelSummary, ProgressBar, bui
 use crate::checkpoint::Checkpoint;
 use crate::context::HookContext;
 use crate::datamodule::LightningDataModule;
-use crate::loggers::{BuiltLoggers, Logger, build_loggers};
+use crate::loggers::{BuiltLoggers, Logger, LoggerConfig, build_loggers};
 use crate::loops::evaluation_loop::{run_evaluation, run_predict};
 use crate::loops::fit_loop;
 use crate::loops::run::{Run, RunOutcome};
@@ -192,13 +192,14 @@ impl Trainer {
             } = build_loggers(&self.config.logger.specs(), &self.config.default_root_dir)
                 .context("trainer.logger")?;
             loggers.extend(built);
-            let mut written: Vec<&PathBuf> = Vec::new();
-            for dir in &dirs {
-                if !self.hparams.is_null() && !written.contains(&dir) {
-                    let yaml =
-                        serde_saphyr::to_string(&self.hparams).context("serialising hparams")?;
-                    crate::fs::atomic_write(&dir.join("hparams.yaml"), yaml.as_bytes())?;
-                    written.push(dir);
+            if !self.hparams.is_null() {
+                let yaml = serde_saphyr::to_string(&self.hparams).context("serialising hparams")?;
+                let mut written: Vec<&PathBuf> = Vec::new();
+                for dir in &dirs {
+                    if !written.contains(&dir) {
+                        crate::fs::atomic_write(&dir.join("hparams.yaml"), yaml.as_bytes())?;
+                        written.push(dir);
+                    }
                 }
             }
             cx.logging.log_dir = dirs.into_iter().next();
@@ -367,11 +368,13 @@ impl Trainer {
     fn checkpoint_dirs(&self) -> (Vec<PathBuf>, Vec<String>) {
         let root = &self.config.default_root_dir;
         let mut experiments: Vec<PathBuf> = Vec::new();
-        for (_, args) in self.config.logger.specs() {
-            let save_dir = (args.get("save_dir").and_then(Value::as_str))
-                .map_or_else(|| root.clone(), PathBuf::from);
-            let name = (args.get("name").and_then(Value::as_str)).unwrap_or("lightning_logs");
-            let experiment = save_dir.join(name);
+        for (class_path, args) in self.config.logger.specs() {
+            // Entries were checked when the config was read; one that no longer resolves has
+            // no directory to search.
+            let Ok((_, logger)) = LoggerConfig::resolve(&class_path, &args) else {
+                continue;
+            };
+            let experiment = logger.experiment_dir(root);
             if !experiments.contains(&experiment) {
                 experiments.push(experiment);
             }
